@@ -1,0 +1,56 @@
+// The op table: one entry per primitive. Its type makes a missing rule a compile error.
+import * as E from './elementwise.ts';
+import * as I from './indexing.ts';
+import * as L from './linalg.ts';
+import * as R from './reduce.ts';
+import * as S from './shape.ts';
+import type { OpTable } from './types.ts';
+
+export const TABLE: OpTable = {
+  add: E.add,
+  sub: E.sub,
+  mul: E.mul,
+  div: E.div,
+  pow: E.pow,
+  max: E.max,
+  min: E.min,
+  equal: E.equal,
+  less: E.less,
+  greater: E.greater,
+  where: E.where,
+  neg: E.neg,
+  exp: E.exp,
+  log: E.log,
+  sqrt: E.sqrt,
+  abs: E.abs,
+  sign: E.sign,
+  erf: E.erf,
+  sigmoid: E.sigmoid,
+  tanh: E.tanh,
+  relu: E.relu,
+  leakyRelu: E.leakyRelu,
+  cast: E.cast,
+  stopGradient: E.stopGradient,
+  matmul: L.matmul,
+  conv: L.conv,
+  convTranspose: L.convTranspose,
+  reshape: S.reshape,
+  transpose: S.transpose,
+  expand: S.expand,
+  concat: S.concat,
+  slice: S.slice,
+  pad: S.pad,
+  upsampleNearest2x: S.upsampleNearest2x,
+  gather: I.gather,
+  gatherElements: I.gatherElements,
+  scatterAdd: I.scatterAdd,
+  scatterElementsAdd: I.scatterElementsAdd,
+  oneHot: I.oneHot,
+  reduceSum: R.reduceSum,
+  reduceMean: R.reduceMean,
+  reduceMax: R.reduceMax,
+  argMax: R.argMax,
+  argMin: R.argMin,
+  softmax: R.softmax,
+  logSoftmax: R.logSoftmax,
+};
