@@ -20,6 +20,8 @@ export interface ParamDecl {
   name: string;
   shape: Shape;
   init: InitSpec;
+  /** False for buffers such as BatchNorm running statistics: stored and saved, never optimised. */
+  trainable: boolean;
   tensor: Tensor;
 }
 
@@ -90,8 +92,8 @@ export class Graph {
     return t;
   }
 
-  /** Declares a float32 parameter; declaring the same name twice returns the first (weight sharing). */
-  param(name: string, shape: Shape, init: InitSpec): Tensor {
+  /** Declares a float32 parameter (or buffer); declaring the same name twice returns the first (weight sharing). */
+  param(name: string, shape: Shape, init: InitSpec, trainable = true): Tensor {
     const existing = this.params.get(name);
     if (existing) {
       if (fmtShape(existing.shape) !== fmtShape(shape)) {
@@ -101,7 +103,7 @@ export class Graph {
     }
     if (this.inputs.has(name)) throw new GraphError(`parameter '${name}' clashes with an input`);
     const tensor = this.newTensor(shape, 'float32', { kind: 'param', name });
-    this.params.set(name, { name, shape: [...shape], init, tensor });
+    this.params.set(name, { name, shape: [...shape], init, trainable, tensor });
     return tensor;
   }
 
