@@ -1,0 +1,26 @@
+// What training and evaluation need from a dataset: fixed-size CHW float images in [0, 1], by index.
+export interface ImageSet {
+  readonly name: string;
+  readonly channels: number;
+  readonly size: number;
+  readonly count: number;
+  /** Writes image i (C×size×size floats in [0, 1]) into `out` at `offset`. */
+  read(i: number, out: Float32Array, offset: number): void;
+  /** Class label of image i, where the dataset has labels. */
+  label?(i: number): number;
+}
+
+/** Copies the images at `indices` into one [B, C, H, W] batch, optionally mirrored left–right per `flips`. */
+export function fillBatch(set: ImageSet, indices: ArrayLike<number>, out: Float32Array, flips?: ArrayLike<boolean>): void {
+  const per = set.channels * set.size * set.size;
+  const row = new Float32Array(set.size);
+  for (let b = 0; b < indices.length; b++) {
+    set.read(indices[b], out, b * per);
+    if (!flips?.[b]) continue;
+    for (let r = 0; r < set.channels * set.size; r++) {
+      const o = b * per + r * set.size;
+      row.set(out.subarray(o, o + set.size));
+      for (let x = 0; x < set.size; x++) out[o + x] = row[set.size - 1 - x];
+    }
+  }
+}

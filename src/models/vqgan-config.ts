@@ -1,0 +1,91 @@
+// VQGAN configuration: validated at the boundary (CLI, JSON files, checkpoints), defaults written once.
+import { z } from 'zod';
+
+export const VqganConfigSchema = z
+  .object({
+    channels: z.number().int().min(1).max(4).default(3),
+    imageSize: z.number().int().min(8).default(256),
+    nf: z.number().int().min(32).default(128),
+    chMult: z.array(z.number().int().min(1)).min(1).default([1, 1, 2, 2, 4]),
+    resBlocks: z.number().int().min(1).default(2),
+    attnResolutions: z.array(z.number().int().min(1)).default([16]),
+    codebookSize: z.number().int().min(2).default(1024),
+    embDim: z.number().int().min(1).default(256),
+    beta: z.number().min(0).default(0.25),
+    ndf: z.number().int().min(1).default(64),
+    discLayers: z.number().int().min(1).default(3),
+    discStartStep: z.number().int().min(0).default(30001),
+    discWeightMax: z.number().min(0).default(1),
+    /** 'none', 'disc-features' (L1 on discriminator features; needs no pretrained weights), or a path to an ONNX feature network. */
+    perceptual: z.string().default('none'),
+    perceptualWeight: z.number().min(0).default(1),
+    diffAugment: z.boolean().default(false),
+    emaDecay: z.number().min(0).max(1).default(0.995),
+    /** Re-initialise codes unused for this many steps from recent encoder outputs (0 disables). */
+    deadCodeSteps: z.number().int().min(0).default(100),
+    lr: z.number().positive().default(4.5e-6 * 4),
+    batch: z.number().int().min(1).default(4),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const down = 2 ** (c.chMult.length - 1);
+    if (c.imageSize % down !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['imageSize'], message: `must be divisible by ${down} (2^(levels−1) for chMult of length ${c.chMult.length})` });
+    }
+    for (const m of c.chMult) {
+      if ((c.nf * m) % 32 !== 0) ctx.addIssue({ code: 'custom', path: ['nf'], message: `nf·chMult (${c.nf * m}) must be a multiple of 32 for GroupNorm(32)` });
+    }
+  });
+
+export type VqganConfig = z.output<typeof VqganConfigSchema>;
+
+/** Reference settings for 256×256 (LSUN, FFHQ) — REFERENCE.md §1. */
+export const VQGAN_256: VqganConfig = VqganConfigSchema.parse({});
+
+/** Small configurations that train on two CPU cores. */
+export const VQGAN_PRESETS: Record<string, Partial<VqganConfig>> = {
+  fashion: {
+    channels: 1,
+    imageSize: 32,
+    nf: 32,
+    chMult: [1, 2, 2],
+    resBlocks: 1,
+    attnResolutions: [8],
+    codebookSize: 128,
+    embDim: 32,
+    ndf: 32,
+    discLayers: 2,
+    discStartStep: 2000,
+    lr: 4.5e-6 * 16 * 8,
+    batch: 16,
+  },
+  emoji: {
+    channels: 3,
+    imageSize: 32,
+    nf: 64,
+    chMult: [1, 2, 2],
+    resBlocks: 1,
+    attnResolutions: [8],
+    codebookSize: 256,
+    embDim: 64,
+    ndf: 32,
+    discLayers: 2,
+    discStartStep: 3000,
+    lr: 4.5e-6 * 16 * 8,
+    batch: 16,
+  },
+};
+
+/** Validates a config object; errors name the field (for one-line CLI messages). */
+export function parseVqganConfig(raw: unknown): VqganConfig {
+  const r = VqganConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new Error(`invalid VQGAN config: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return r.data;
+}
+
+export function latentSize(c: VqganConfig): number {
+  return c.imageSize / 2 ** (c.chMult.length - 1);
+}

@@ -1,0 +1,123 @@
+// A trained VQGAN for inference: images ↔ code grids. Weights are baked into the sessions (so ONNX
+// Runtime can pre-pack them); sessions are built once per batch size and reused.
+import * as F from '../engine/api.ts';
+import { Graph } from '../engine/graph.ts';
+import type { ParamStore } from '../engine/params.ts';
+import { Program } from '../engine/session.ts';
+import { Scope } from '../nn/scope.ts';
+import { embedCodes, encoder, generator, nearestCode, codebook } from '../models/vqgan.ts';
+import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
+
+/** Images go through the sessions in chunks of this many (the last chunk is padded). */
+export const CHUNK = 16;
+
+export class Tokenizer {
+  private encodeProgram: Program | null = null;
+  private decodeProgram: Program | null = null;
+
+  private constructor(
+    readonly config: VqganConfig,
+    private params: ParamStore,
+  ) {}
+
+  static fromParams(config: VqganConfig, params: ParamStore): Tokenizer {
+    return new Tokenizer(config, params);
+  }
+
+  /** Code grid side (h = w). */
+  get latent(): number {
+    return latentSize(this.config);
+  }
+
+  get pixelsPerToken(): number {
+    return this.config.imageSize / this.latent;
+  }
+
+  private async encoderProgram(): Promise<Program> {
+    if (!this.encodeProgram) {
+      const c = this.config;
+      const g = new Graph();
+      const s = new Scope(g);
+      const x = g.input('x', [CHUNK, c.channels, c.imageSize, c.imageSize]);
+      const z = encoder(s.sub('encoder'), x, c); // [B, D, h, w]
+      const flat = F.reshape(F.transpose(z, [0, 2, 3, 1]), [-1, c.embDim]);
+      const idx = nearestCode(flat, codebook(s.sub('quantize'), c));
+      g.output('codes', F.reshape(idx, [CHUNK, this.latent, this.latent]));
+      this.encodeProgram = await Program.compile(g, { bake: this.subset(g) });
+    }
+    return this.encodeProgram;
+  }
+
+  private async generatorProgram(): Promise<Program> {
+    if (!this.decodeProgram) {
+      const c = this.config;
+      const g = new Graph();
+      const s = new Scope(g);
+      const codes = g.input('codes', [CHUNK, this.latent, this.latent], 'int64');
+      const img = generator(s.sub('generator'), embedCodes(s.sub('quantize'), codes, c), c);
+      g.output('images', F.minimum(F.maximum(img, 0), 1));
+      this.decodeProgram = await Program.compile(g, { bake: this.subset(g) });
+    }
+    return this.decodeProgram;
+  }
+
+  private subset(g: Graph): ParamStore {
+    this.params.assertCovers(g);
+    return this.params;
+  }
+
+  /** Images [n, C, H, W] in [0, 1] → codes [n, h, w] (row-major). */
+  async encode(images: Float32Array, n: number): Promise<BigInt64Array> {
+    const c = this.config;
+    const per = c.channels * c.imageSize * c.imageSize;
+    const tokens = this.latent * this.latent;
+    const out = new BigInt64Array(n * tokens);
+    const p = await this.encoderProgram();
+    for (let i = 0; i < n; i += CHUNK) {
+      const m = Math.min(CHUNK, n - i);
+      const x = new Float32Array(CHUNK * per);
+      x.set(images.subarray(i * per, (i + m) * per));
+      const r = await p.run({ x });
+      out.set((r.codes.data as BigInt64Array).subarray(0, m * tokens), i * tokens);
+    }
+    return out;
+  }
+
+  /** Codes [n, h, w] → images [n, C, H, W] clamped to [0, 1]. */
+  async decode(codes: BigInt64Array, n: number): Promise<Float32Array> {
+    const c = this.config;
+    const per = c.channels * c.imageSize * c.imageSize;
+    const tokens = this.latent * this.latent;
+    const out = new Float32Array(n * per);
+    const p = await this.generatorProgram();
+    for (let i = 0; i < n; i += CHUNK) {
+      const m = Math.min(CHUNK, n - i);
+      const chunk = new BigInt64Array(CHUNK * tokens);
+      chunk.set(codes.subarray(i * tokens, (i + m) * tokens));
+      const r = await p.run({ codes: chunk });
+      out.set((r.images.data as Float32Array).subarray(0, m * per), i * per);
+    }
+    return out;
+  }
+
+  async reconstruct(images: Float32Array, n: number): Promise<Float32Array> {
+    return this.decode(await this.encode(images, n), n);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encodeProgram?.release(), this.decodeProgram?.release()]);
+    this.encodeProgram = this.decodeProgram = null;
+  }
+}
+
+/** Mean PSNR (dB) over images in [0, 1]. */
+export function psnr(a: Float32Array, b: Float32Array, n: number): number {
+  const per = a.length / n;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    let se = 0;
+    for (let j = i * per; j < (i + 1) * per; j++) se += (a[j] - b[j]) ** 2;
+    total += 10 * Math.log10(1 / Math.max(se / per, 1e-10));
+  }
+  return total / n;
+}

@@ -1,0 +1,201 @@
+// VQGAN training: autoencoder step (L1 + codebook [+ perceptual] [+ adaptive-weight GAN]), then the
+// discriminator's hinge step once it has started, Adam for both, EMA of the autoencoder's weights,
+// dead-code re-initialisation, validation PSNR, atomic checkpoints and exact resume.
+import { type ImageSet, fillBatch } from '../data/image-set.ts';
+import { type AdamState, adamInit, adamUpdate, emaUpdate } from '../engine/optim.ts';
+import { ParamStore } from '../engine/params.ts';
+import { Rng } from '../engine/rng.ts';
+import { TrainStep } from '../engine/trainstep.ts';
+import { buildAeGraph, buildDiscGraph } from '../models/vqgan-loss.ts';
+import type { VqganConfig } from '../models/vqgan-config.ts';
+import { Tokenizer } from './tokenizer.ts';
+
+export interface VqganTrainState {
+  step: number;
+  params: ParamStore;
+  ema: ParamStore;
+  optAe: AdamState;
+  optDisc: AdamState;
+  rng: Rng;
+  /** Step at which each code was last chosen (for dead-code re-initialisation). */
+  lastUsed: Int32Array;
+  /** How many codes have been re-initialised so far. */
+  reinitialised: number;
+}
+
+export interface VqganStepInfo {
+  step: number;
+  rec: number;
+  codebook: number;
+  perceptual?: number;
+  gan?: number;
+  discWeight?: number;
+  discLoss?: number;
+  perplexity: number;
+  imagesPerSecond: number;
+}
+
+export const BN_MOMENTUM = 0.1;
+
+/** Fresh parameters (all of encoder, quantizer, generator and discriminator) and optimizer state. */
+export function initVqganState(c: VqganConfig, seed: number): VqganTrainState {
+  const full = buildAeGraph(c, 1, true);
+  const rng = new Rng(seed);
+  const params = ParamStore.init(full.graph, rng);
+  const ema = new ParamStore();
+  for (const n of full.trained) ema.set(n, params.get(n).shape, params.get(n).data.slice());
+  const discNames = [...full.graph.params.values()].filter((p) => p.trainable && p.name.startsWith('disc.')).map((p) => p.name);
+  return {
+    step: 0,
+    params,
+    ema,
+    optAe: adamInit(params, full.trained),
+    optDisc: adamInit(params, discNames),
+    rng,
+    lastUsed: new Int32Array(c.codebookSize),
+    reinitialised: 0,
+  };
+}
+
+/** Runs training steps from `state.step` up to `until`, calling `onStep` after each. */
+export class VqganTrainer {
+  private aePlain: TrainStep | null = null;
+  private aeAdversarial: TrainStep | null = null;
+  private disc: TrainStep | null = null;
+  private discUpdates: ReturnType<typeof buildDiscGraph>['bnUpdates'] = [];
+
+  constructor(
+    readonly config: VqganConfig,
+    readonly state: VqganTrainState,
+    readonly train: ImageSet,
+    readonly opts: { flip?: boolean } = {},
+  ) {}
+
+  private async aeStep(adversarial: boolean): Promise<TrainStep> {
+    const c = this.config;
+    if (adversarial) {
+      if (!this.aeAdversarial) {
+        const g = buildAeGraph(c, c.batch, true);
+        this.aeAdversarial = await TrainStep.compile(g.graph, g.loss, { params: g.trained, extra: g.extra });
+        await this.aePlain?.release();
+        this.aePlain = null;
+      }
+      return this.aeAdversarial;
+    }
+    if (!this.aePlain) {
+      const g = buildAeGraph(c, c.batch, false);
+      this.aePlain = await TrainStep.compile(g.graph, g.loss, { params: g.trained, extra: g.extra });
+    }
+    return this.aePlain;
+  }
+
+  private async discStep(): Promise<TrainStep> {
+    if (!this.disc) {
+      const g = buildDiscGraph(this.config, this.config.batch);
+      this.disc = await TrainStep.compile(g.graph, g.loss, { params: g.trained, extra: g.extra });
+      this.discUpdates = g.bnUpdates;
+    }
+    return this.disc;
+  }
+
+  async step(): Promise<VqganStepInfo> {
+    const c = this.config;
+    const s = this.state;
+    const t0 = performance.now();
+    const per = c.channels * c.imageSize * c.imageSize;
+    const x = new Float32Array(c.batch * per);
+    const idx = Array.from({ length: c.batch }, () => s.rng.int(this.train.count));
+    const flips = Array.from({ length: c.batch }, () => (this.opts.flip ? s.rng.next() < 0.5 : false));
+    fillBatch(this.train, idx, x, flips);
+
+    const adversarial = s.step >= c.discStartStep;
+    const ae = await (await this.aeStep(adversarial)).run({ x }, s.params);
+    adamUpdate(s.params, ae.grads, s.optAe, { lr: c.lr });
+    const info: VqganStepInfo = {
+      step: s.step + 1,
+      rec: num(ae.outputs.rec),
+      codebook: num(ae.outputs.codebook),
+      perplexity: 0,
+      imagesPerSecond: 0,
+    };
+    if (ae.outputs.perceptual) info.perceptual = num(ae.outputs.perceptual);
+    if (adversarial) {
+      info.gan = num(ae.outputs.gan);
+      info.discWeight = num(ae.outputs.discWeight);
+      const d = await (await this.discStep()).run({ x, xhat: ae.outputs.xhat }, s.params);
+      adamUpdate(s.params, d.grads, s.optDisc, { lr: c.lr });
+      for (const u of this.discUpdates) {
+        updateRunning(s.params.get(`${u.name}.running_mean`).data, d.outputs[u.mean].data as Float32Array);
+        updateRunning(s.params.get(`${u.name}.running_var`).data, d.outputs[u.variance].data as Float32Array);
+      }
+      info.discLoss = d.loss;
+    }
+    emaUpdate(s.ema, s.params, c.emaDecay);
+
+    const indices = ae.outputs.indices.data as BigInt64Array;
+    info.perplexity = perplexity(indices, c.codebookSize);
+    s.step++;
+    for (const v of indices) s.lastUsed[Number(v)] = s.step;
+    if (c.deadCodeSteps > 0 && s.step % c.deadCodeSteps === 0) {
+      s.reinitialised += reviveDeadCodes(s, c, ae.outputs.z.data as Float32Array);
+    }
+    info.imagesPerSecond = c.batch / ((performance.now() - t0) / 1000);
+    return info;
+  }
+
+  /** The EMA weights as an inference tokenizer (for validation and sample reconstructions). */
+  async tokenizer(): Promise<Tokenizer> {
+    return Tokenizer.fromParams(this.config, this.state.ema);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.aePlain?.release(), this.aeAdversarial?.release(), this.disc?.release()]);
+  }
+}
+
+function num(t: { data: ArrayLike<number | bigint> }): number {
+  return Number(t.data[0]);
+}
+
+function updateRunning(running: Float32Array, batch: Float32Array): void {
+  for (let i = 0; i < running.length; i++) running[i] = (1 - BN_MOMENTUM) * running[i] + BN_MOMENTUM * batch[i];
+}
+
+/** exp(entropy) of the code histogram: K when all K codes are used equally, 1 when one code is. */
+export function perplexity(indices: BigInt64Array, k: number): number {
+  const counts = new Float64Array(k);
+  for (const v of indices) counts[Number(v)]++;
+  let h = 0;
+  for (const n of counts) {
+    if (n > 0) {
+      const p = n / indices.length;
+      h -= p * Math.log(p);
+    }
+  }
+  return Math.exp(h);
+}
+
+/**
+ * Codes unused for `deadCodeSteps` steps are moved onto encoder outputs of the current batch (chosen at
+ * random), so the codebook keeps following the encoder instead of leaving entries stranded.
+ */
+function reviveDeadCodes(s: VqganTrainState, c: VqganConfig, z: Float32Array): number {
+  const name = 'quantize.embedding.weight';
+  const e = s.params.get(name).data;
+  const m = s.optAe.m.get(name);
+  const v = s.optAe.v.get(name);
+  const rows = z.length / c.embDim;
+  let revived = 0;
+  for (let k = 0; k < c.codebookSize; k++) {
+    if (s.step - s.lastUsed[k] < c.deadCodeSteps) continue;
+    const r = s.rng.int(rows);
+    const off = k * c.embDim;
+    for (let d = 0; d < c.embDim; d++) e[off + d] = z[r * c.embDim + d];
+    m?.fill(0, off, off + c.embDim);
+    v?.fill(0, off, off + c.embDim);
+    s.ema.get(name).data.set(e.subarray(off, off + c.embDim), off);
+    s.lastUsed[k] = s.step;
+    revived++;
+  }
+  return revived;
+}
