@@ -2,12 +2,13 @@
 // discriminator's hinge step once it has started, Adam for both, EMA of the autoencoder's weights,
 // dead-code re-initialisation, validation PSNR, atomic checkpoints and exact resume.
 import { type ImageSet, fillBatch } from '../data/image-set.ts';
+import { loadCheckpoint, saveCheckpoint } from '../engine/checkpoint.ts';
 import { type AdamState, adamInit, adamUpdate, emaUpdate } from '../engine/optim.ts';
 import { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
 import { TrainStep } from '../engine/trainstep.ts';
 import { buildAeGraph, buildDiscGraph } from '../models/vqgan-loss.ts';
-import type { VqganConfig } from '../models/vqgan-config.ts';
+import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { Tokenizer } from './tokenizer.ts';
 
 export interface VqganTrainState {
@@ -55,6 +56,49 @@ export function initVqganState(c: VqganConfig, seed: number): VqganTrainState {
     lastUsed: new Int32Array(c.codebookSize),
     reinitialised: 0,
   };
+}
+
+export const VQGAN_KIND = 'unmask-vqgan';
+
+/** Saves everything needed to resume exactly (weights, both optimizers, EMA, step, RNG, code usage). */
+export function saveVqganCheckpoint(dir: string, c: VqganConfig, s: VqganTrainState, files: Record<string, Uint8Array | string> = {}): void {
+  saveCheckpoint(dir, {
+    config: { kind: VQGAN_KIND, ...c },
+    params: s.params,
+    ema: s.ema,
+    optimizers: { ae: s.optAe, disc: s.optDisc },
+    state: { step: s.step, rng: s.rng.state(), extra: { lastUsed: Array.from(s.lastUsed), reinitialised: s.reinitialised } },
+    files,
+  });
+}
+
+/** Reads a VQGAN checkpoint directory to resume training from it. */
+export function loadVqganCheckpoint(dir: string): { config: VqganConfig; state: VqganTrainState } {
+  const ck = loadCheckpoint(dir);
+  const config = vqganConfigOf(ck.config, dir);
+  const { ae, disc } = ck.optimizers ?? {};
+  if (!ae || !disc || !ck.ema) throw new Error(`${dir} holds no optimizer state (an exported model?); train a new run instead of --resume`);
+  const extra = (ck.state.extra ?? {}) as { lastUsed?: number[]; reinitialised?: number };
+  return {
+    config,
+    state: {
+      step: ck.state.step,
+      params: ck.params,
+      ema: ck.ema,
+      optAe: ae,
+      optDisc: disc,
+      rng: Rng.fromState(ck.state.rng ?? new Rng(0).state()),
+      lastUsed: Int32Array.from(extra.lastUsed ?? new Array(config.codebookSize).fill(ck.state.step)),
+      reinitialised: extra.reinitialised ?? 0,
+    },
+  };
+}
+
+/** The validated VQGAN config stored in a checkpoint's config.json. */
+export function vqganConfigOf(raw: unknown, dir: string): VqganConfig {
+  const { kind, ...rest } = (raw ?? {}) as { kind?: string };
+  if (kind !== VQGAN_KIND) throw new Error(`${dir} is not a VQGAN checkpoint (kind '${kind ?? 'none'}'); pass a directory made by 'unmask train vqgan'`);
+  return parseVqganConfig(rest);
 }
 
 /** Runs training steps from `state.step` up to `until`, calling `onStep` after each. */
