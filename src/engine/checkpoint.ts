@@ -1,0 +1,223 @@
+// Crash-safe files and checkpoint directories (Node only; safetensors.ts stays pure for the browser).
+//
+// A checkpoint is a directory:
+//   config.json            the resolved config, any JSON (the caller validates it on load)
+//   params.safetensors     model parameters and buffers, F32
+//   optimizer.safetensors  Adam moments as '<optimizer>/m/<param>', '<optimizer>/v/<param>'; each
+//                          optimizer's step in __metadata__ 'step:<optimizer>' (VQGAN training has two)
+//   ema.safetensors        EMA weights, F32
+//   state.json             step, RNG state, anything extra; written last
+//   any extra files        exported .onnx graphs, a model card
+// Saving writes a complete new directory at '<dir>.partial' (every file fsynced), moves the old one
+// to '<dir>.previous', renames the new one into place and deletes the old. A kill at any point leaves
+// either '<dir>' or '<dir>.previous' complete, and findCheckpoint/loadCheckpoint pick that one;
+// a stale '<dir>.partial' is never read and is cleared by the next save. One writer per directory.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { AdamState } from './optim.ts';
+import type { ParamStore } from './params.ts';
+import { type SafeMetadata, type SafeTensor, decodeSafetensors, encodeSafetensors, paramsFromTensors, paramsToTensors } from './safetensors.ts';
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+export interface CheckpointState {
+  /** Training steps completed. */
+  step: number;
+  /** Rng.state() of the training run's generator. */
+  rng?: number[];
+  /** Anything else the trainer needs to resume (loss history, time-sampler statistics), as JSON. */
+  extra?: unknown;
+}
+
+export interface Checkpoint {
+  config: unknown;
+  params: ParamStore;
+  optimizers?: Record<string, AdamState>;
+  ema?: ParamStore;
+  state: CheckpointState;
+  /** Extra files by plain file name; loaded back as bytes. */
+  files?: Record<string, Uint8Array | string>;
+}
+
+const CONFIG = 'config.json';
+const PARAMS = 'params.safetensors';
+const OPTIMIZER = 'optimizer.safetensors';
+const EMA = 'ema.safetensors';
+const STATE = 'state.json';
+const RESERVED = new Set([CONFIG, PARAMS, OPTIMIZER, EMA, STATE]);
+
+function writeFileSynced(path: string, data: Uint8Array | string): void {
+  const fd = openSync(path, 'w');
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Makes a rename or a new file durable. Windows cannot open a directory to fsync it; renames there are durable enough. */
+function fsyncDir(dir: string): void {
+  if (process.platform === 'win32') return;
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+let tempCounter = 0;
+
+/** Replaces `path` all at once: a temp file in the same directory, fsync, rename. Readers see the old file or the new one, never a torn one. */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${tempCounter++}`);
+  try {
+    writeFileSynced(temp, data);
+    renameSync(temp, path);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw e;
+  }
+  fsyncDir(dirname(path));
+}
+
+function readBytes(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`${path}: file not found`);
+    throw e;
+  }
+}
+
+function readJson(path: string): unknown {
+  const text = new TextDecoder().decode(readBytes(path));
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Writes a ParamStore as a safetensors file, atomically. fp16 halves the size and rounds the values. */
+export function saveParams(path: string, store: ParamStore, opts: { fp16?: boolean; metadata?: SafeMetadata } = {}): void {
+  writeFileAtomic(path, encodeSafetensors(paramsToTensors(store, opts.fp16 ? 'F16' : 'F32'), opts.metadata));
+}
+
+/** Reads a safetensors file of F32/F16 tensors into a ParamStore (F16 widened to float32). */
+export function loadParams(path: string): ParamStore {
+  return paramsFromTensors(decodeSafetensors(readBytes(path), path).tensors, path);
+}
+
+function optimizersToTensors(optimizers: Record<string, AdamState>, params: ParamStore): { tensors: Record<string, SafeTensor>; metadata: SafeMetadata } {
+  const tensors: Record<string, SafeTensor> = {};
+  const metadata: SafeMetadata = {};
+  for (const [opt, state] of Object.entries(optimizers)) {
+    if (opt === '' || opt.includes('/')) throw new CheckpointError(`optimizer name '${opt}' must be non-empty and contain no '/'`);
+    metadata[`step:${opt}`] = String(state.step);
+    for (const [moment, map] of [['m', state.m] as const, ['v', state.v] as const]) {
+      for (const [name, data] of map) {
+        // Keep the parameter's shape when it has one, so the file reads well in other tools.
+        const shape = params.has(name) && params.get(name).data.length === data.length ? [...params.get(name).shape] : [data.length];
+        tensors[`${opt}/${moment}/${name}`] = { dtype: 'F32', shape, data };
+      }
+    }
+  }
+  return { tensors, metadata };
+}
+
+function optimizersFromTensors(path: string): Record<string, AdamState> {
+  const { tensors, metadata } = decodeSafetensors(readBytes(path), path);
+  const out: Record<string, AdamState> = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    if (!key.startsWith('step:')) continue;
+    const step = Number(value);
+    if (!Number.isSafeInteger(step) || step < 0) throw new CheckpointError(`${path}: ${key} is '${value}', not a step count`);
+    out[key.slice(5)] = { step, m: new Map(), v: new Map() };
+  }
+  for (const [key, t] of Object.entries(tensors)) {
+    const parts = /^([^/]+)\/([mv])\/(.+)$/.exec(key);
+    const state = parts ? out[parts[1]] : undefined;
+    if (!parts || !state || t.dtype === 'I64') throw new CheckpointError(`${path}: unexpected tensor '${key}'`);
+    state[parts[2] as 'm' | 'v'].set(parts[3], t.data);
+  }
+  for (const [opt, state] of Object.entries(out)) {
+    for (const name of state.m.keys()) {
+      if (!state.v.has(name)) throw new CheckpointError(`${path}: optimizer '${opt}' has m but no v for '${name}'`);
+    }
+    if (state.v.size !== state.m.size) throw new CheckpointError(`${path}: optimizer '${opt}' has v without m`);
+  }
+  return out;
+}
+
+function isComplete(dir: string): boolean {
+  return existsSync(join(dir, STATE));
+}
+
+/** The directory holding the latest complete checkpoint saved to `dir` (itself, or the '.previous' a killed save left), or null. */
+export function findCheckpoint(dir: string): string | null {
+  if (isComplete(dir)) return dir;
+  if (isComplete(`${dir}.previous`)) return `${dir}.previous`;
+  return null;
+}
+
+export function saveCheckpoint(dir: string, ckpt: Checkpoint): void {
+  const partial = `${dir}.partial`;
+  const previous = `${dir}.previous`;
+  if (existsSync(dir) && !isComplete(dir) && readdirSync(dir).length > 0) {
+    throw new CheckpointError(`${dir} exists and is not an unmask checkpoint (no ${STATE}); choose another directory`);
+  }
+  for (const name of Object.keys(ckpt.files ?? {})) {
+    if (RESERVED.has(name) || !/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(name)) {
+      throw new CheckpointError(`checkpoint file name '${name}' is reserved or not a plain file name`);
+    }
+  }
+  rmSync(partial, { recursive: true, force: true });
+  mkdirSync(partial, { recursive: true });
+  writeFileSynced(join(partial, CONFIG), `${JSON.stringify(ckpt.config, null, 2)}\n`);
+  writeFileSynced(join(partial, PARAMS), encodeSafetensors(paramsToTensors(ckpt.params)));
+  if (ckpt.optimizers) {
+    const { tensors, metadata } = optimizersToTensors(ckpt.optimizers, ckpt.params);
+    writeFileSynced(join(partial, OPTIMIZER), encodeSafetensors(tensors, metadata));
+  }
+  if (ckpt.ema) writeFileSynced(join(partial, EMA), encodeSafetensors(paramsToTensors(ckpt.ema)));
+  for (const [name, data] of Object.entries(ckpt.files ?? {})) writeFileSynced(join(partial, name), data);
+  writeFileSynced(join(partial, STATE), `${JSON.stringify(ckpt.state, null, 2)}\n`);
+  fsyncDir(partial);
+
+  if (isComplete(dir)) {
+    rmSync(previous, { recursive: true, force: true });
+    renameSync(dir, previous);
+  } else {
+    rmSync(dir, { recursive: true, force: true }); // an empty directory
+  }
+  renameSync(partial, dir);
+  fsyncDir(dirname(dir));
+  rmSync(previous, { recursive: true, force: true });
+}
+
+/** Loads the latest complete checkpoint saved to `dir` (see findCheckpoint). */
+export function loadCheckpoint(dir: string): Checkpoint {
+  const at = findCheckpoint(dir);
+  if (!at) throw new CheckpointError(`${dir}: no checkpoint here (no ${STATE})`);
+  const state = readJson(join(at, STATE)) as CheckpointState;
+  if (typeof state !== 'object' || state === null || !Number.isSafeInteger(state.step)) {
+    throw new CheckpointError(`${join(at, STATE)}: needs an integer 'step'`);
+  }
+  const files: Record<string, Uint8Array> = {};
+  for (const name of readdirSync(at)) {
+    if (!RESERVED.has(name) && statSync(join(at, name)).isFile()) files[name] = new Uint8Array(readBytes(join(at, name)));
+  }
+  const has = (name: string) => existsSync(join(at, name));
+  return {
+    config: readJson(join(at, CONFIG)),
+    params: loadParams(join(at, PARAMS)),
+    optimizers: has(OPTIMIZER) ? optimizersFromTensors(join(at, OPTIMIZER)) : undefined,
+    ema: has(EMA) ? loadParams(join(at, EMA)) : undefined,
+    state,
+    files,
+  };
+}
