@@ -1,0 +1,79 @@
+// The one sampling loop: a batch of token grids, some tokens given, the rest masked; a sampler decides
+// what to predict and reveal at each step; a denoiser supplies log-probabilities for exactly those positions.
+import { Rng } from '../engine/rng.ts';
+import { type RowState, SAMPLERS, type SamplerName, type StepContext } from './samplers.ts';
+
+export interface Denoiser {
+  /** Token grid [h, w] the denoiser accepts. */
+  readonly grid: readonly [number, number];
+  /** K: codes are 0..K−1 and K is the mask token. */
+  readonly codebookSize: number;
+  /**
+   * log p(x₀ at position | x_t) for `m` positions per row: `tokens` [batch, h·w], `positions`
+   * [batch, m] → [batch, m, K]. Rows with fewer positions are padded by repeating one of theirs
+   * (a masked one, where the row has any).
+   */
+  logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number): Promise<Float32Array>;
+}
+
+export interface SampleOptions {
+  steps: number;
+  temperature?: number;
+  sampler?: SamplerName;
+  seed?: number;
+  /** Called after every step with the current grids (mask id where unknown). */
+  onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void;
+}
+
+export class SampleError extends Error {
+  override name = 'SampleError';
+}
+
+/**
+ * Fills the masked tokens of `tokens` ([batch, h·w], mask id K where unknown) and returns the result.
+ * Given tokens are never changed.
+ */
+export async function sampleTokens(denoiser: Denoiser, tokens: Int32Array, batch: number, opts: SampleOptions): Promise<Int32Array> {
+  const [h, w] = denoiser.grid;
+  const n = h * w;
+  const k = denoiser.codebookSize;
+  const temperature = opts.temperature ?? 1;
+  if (tokens.length !== batch * n) throw new SampleError(`token grids hold ${tokens.length} values, expected ${batch}×${n}`);
+  if (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > n) {
+    throw new SampleError(`steps must be an integer from 1 to ${n} (the number of tokens), got ${opts.steps}`);
+  }
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new SampleError(`temperature must be > 0, got ${opts.temperature}`);
+  const sampler = SAMPLERS[opts.sampler ?? 'random'];
+  if (!sampler) throw new SampleError(`unknown sampler '${opts.sampler}' (use random or confidence)`);
+  const out = tokens.slice();
+  for (const v of out) if (v < 0 || v > k) throw new SampleError(`token ${v} outside 0..${k}`);
+  const rows: RowState[] = Array.from({ length: batch }, (_, b) => {
+    const row = out.subarray(b * n, (b + 1) * n);
+    return { tokens: row, unknownAtStart: row.filter((v) => v === k).length };
+  });
+  const rng = new Rng(opts.seed ?? 0);
+  for (let step = 0; step < opts.steps; step++) {
+    const c: StepContext = { step, steps: opts.steps, maskId: k, codebookSize: k, temperature, rng };
+    const queries = rows.map((r) => sampler.query(r, c));
+    const m = Math.max(0, ...queries.map((q) => q.length));
+    let revealed = 0;
+    if (m > 0) {
+      const positions = new Int32Array(batch * m);
+      queries.forEach((q, b) => {
+        // rows with nothing to predict this step still fill their slots (with any masked position)
+        const fill = q.length ? q : [Math.max(0, rows[b].tokens.indexOf(k))];
+        for (let j = 0; j < m; j++) positions[b * m + j] = fill[j % fill.length];
+      });
+      const logp = await denoiser.logProbs(out, batch, positions, m);
+      rows.forEach((r, b) => {
+        const q = queries[b];
+        if (!q.length) return;
+        const before = r.tokens.filter((v) => v === k).length;
+        sampler.reveal(r, q, logp.subarray(b * m * k, (b * m + q.length) * k), c);
+        revealed += before - r.tokens.filter((v) => v === k).length;
+      });
+    }
+    opts.onStep?.({ step: step + 1, steps: opts.steps, tokens: out, revealed });
+  }
+  return out;
+}

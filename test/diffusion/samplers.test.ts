@@ -1,0 +1,123 @@
+// Samplers against a fake denoiser whose probabilities are known.
+import { describe, expect, it } from 'vitest';
+import { type Denoiser, sampleTokens } from '../../src/diffusion/sample.ts';
+import { cosineRemaining, gumbelScale, type SamplerName } from '../../src/diffusion/samplers.ts';
+
+const K = 6;
+/** Prefers code (position mod K) strongly; records every query. */
+function fakeDenoiser(h: number, w: number, log: { tokens: number[]; positions: number[]; m: number }[] = []): Denoiser {
+  return {
+    grid: [h, w],
+    codebookSize: K,
+    async logProbs(tokens, batch, positions, m) {
+      log.push({ tokens: Array.from(tokens), positions: Array.from(positions), m });
+      const out = new Float32Array(batch * m * K);
+      for (let i = 0; i < batch * m; i++) {
+        for (let v = 0; v < K; v++) out[i * K + v] = v === positions[i] % K ? Math.log(0.95) : Math.log(0.01);
+      }
+      return out;
+    },
+  };
+}
+
+function trace(n: number, batch: number) {
+  const firstSet = new Int32Array(batch * n).fill(-1);
+  const history: Int32Array[] = [];
+  return {
+    firstSet,
+    history,
+    onStep: ({ step, tokens }: { step: number; tokens: Int32Array }) => {
+      const prev = history[history.length - 1];
+      tokens.forEach((v, i) => {
+        if (v !== K && firstSet[i] < 0) firstSet[i] = step;
+        if (prev && prev[i] !== K) expect(v).toBe(prev[i]); // a revealed token never changes
+      });
+      history.push(tokens.slice());
+    },
+  };
+}
+
+describe.each<SamplerName>(['random', 'confidence'])('%s sampler', (sampler) => {
+  const h = 4, w = 4, n = 16, batch = 3;
+
+  it.each([1, 5, 16])('reveals every position exactly once with %i steps', async (steps) => {
+    const t = trace(n, batch);
+    const x = new Int32Array(batch * n).fill(K);
+    const out = await sampleTokens(fakeDenoiser(h, w), x, batch, { steps, sampler, seed: 3, onStep: t.onStep });
+    expect(out.every((v) => v >= 0 && v < K)).toBe(true);
+    expect(t.history).toHaveLength(steps);
+    expect(Array.from(t.firstSet).every((s) => s >= 1 && s <= steps)).toBe(true);
+    if (steps === n && sampler === 'confidence') {
+      // one per step per row when steps = N
+      for (let s = 1; s <= steps; s++) for (let b = 0; b < batch; b++) expect(t.firstSet.subarray(b * n, (b + 1) * n).filter((v) => v === s)).toHaveLength(1);
+    }
+  });
+
+  it('never changes given tokens and only queries masked positions', async () => {
+    const log: { tokens: number[]; positions: number[]; m: number }[] = [];
+    const x = new Int32Array(batch * n).fill(K);
+    const given = [0, 5, 6, 15, 16 + 3, 32 + 9];
+    for (const g of given) x[g] = 2;
+    const out = await sampleTokens(fakeDenoiser(h, w, log), x, batch, { steps: 4, sampler, seed: 1 });
+    for (const g of given) expect(out[g]).toBe(2);
+    // A row with nothing left to reveal is padded with an arbitrary position; every other row's
+    // queries (padding included) must be positions that are masked at the time of the call.
+    for (const call of log) for (let b = 0; b < batch; b++) {
+      const row = call.tokens.slice(b * n, (b + 1) * n);
+      if (!row.includes(K)) continue;
+      for (const pos of call.positions.slice(b * call.m, (b + 1) * call.m)) expect(row[pos]).toBe(K);
+    }
+  });
+
+  it('gives the same tokens for the same seed and different ones for another', async () => {
+    const x = new Int32Array(batch * n).fill(K);
+    const opts = { steps: 6, sampler, temperature: 3 };
+    const a = await sampleTokens(fakeDenoiser(h, w), x, batch, { ...opts, seed: 9 });
+    const b = await sampleTokens(fakeDenoiser(h, w), x, batch, { ...opts, seed: 9 });
+    const c = await sampleTokens(fakeDenoiser(h, w), x, batch, { ...opts, seed: 10 });
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(Array.from(a)).not.toEqual(Array.from(c));
+  });
+
+  it('follows the denoiser at low temperature', async () => {
+    const x = new Int32Array(n).fill(K);
+    const out = await sampleTokens(fakeDenoiser(h, w), x, 1, { steps: 4, sampler, temperature: 0.05, seed: 2 });
+    expect(Array.from(out)).toEqual(Array.from({ length: n }, (_, i) => i % K));
+  });
+});
+
+describe('sampler schedules', () => {
+  it('random order reveals about #masked / t per step', async () => {
+    const n = 256, steps = 8, batch = 8;
+    const counts: number[] = [];
+    let prevMasked = batch * n;
+    await sampleTokens(fakeDenoiser(16, 16), new Int32Array(batch * n).fill(K), batch, {
+      steps, sampler: 'random', seed: 5,
+      onStep: ({ step, revealed }) => {
+        counts.push(revealed / (prevMasked / (steps - step + 1)));
+        prevMasked -= revealed;
+      },
+    });
+    console.log('revealed / expected per step:', counts.map((c) => c.toFixed(2)).join(' '));
+    for (const c of counts) expect(Math.abs(c - 1)).toBeLessThan(0.25);
+  });
+
+  it('confidence order keeps ⌊U·cos(π/2·(s+1)/S)⌋ masked', async () => {
+    const n = 64, steps = 6;
+    const remaining: number[] = [];
+    await sampleTokens(fakeDenoiser(8, 8), new Int32Array(n).fill(K), 1, {
+      steps, sampler: 'confidence', seed: 5,
+      onStep: ({ tokens }) => remaining.push(tokens.filter((v) => v === K).length),
+    });
+    expect(remaining).toEqual([0, 1, 2, 3, 4, 5].map((s) => (s === steps - 1 ? 0 : cosineRemaining(n, s, steps))));
+    expect(gumbelScale(0, 10)).toBeCloseTo(4.05, 10);
+    expect(gumbelScale(9, 10)).toBe(0);
+  });
+
+  it('rejects bad steps and temperatures with a clear message', async () => {
+    const x = new Int32Array(16).fill(K);
+    await expect(sampleTokens(fakeDenoiser(4, 4), x, 1, { steps: 0 })).rejects.toThrow(/steps must be an integer from 1 to 16/);
+    await expect(sampleTokens(fakeDenoiser(4, 4), x, 1, { steps: 17 })).rejects.toThrow(/steps must be/);
+    await expect(sampleTokens(fakeDenoiser(4, 4), x, 1, { steps: 4, temperature: 0 })).rejects.toThrow(/temperature must be > 0/);
+  });
+});
