@@ -70,14 +70,15 @@ export class Rng {
     return p;
   }
 
-  /** The generator's state, for resumable runs. */
+  /** The generator's state (including a cached normal deviate), for resumable runs. */
   state(): number[] {
-    return [...this.s];
+    return this.spare === null ? [...this.s] : [...this.s, this.spare];
   }
 
   static fromState(state: number[]): Rng {
     const r = new Rng(0);
-    r.s.set(state);
+    r.s.set(state.slice(0, 4));
+    r.spare = state.length > 4 ? state[4] : null;
     return r;
   }
 }
