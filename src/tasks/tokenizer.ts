@@ -13,7 +13,7 @@ export const CHUNK = 16;
 
 export class Tokenizer {
   private encodeProgram: Program | null = null;
-  private decodeProgram: Program | null = null;
+  private decodePrograms = new Map<string, Program>();
 
   private constructor(
     readonly config: VqganConfig,
@@ -48,17 +48,21 @@ export class Tokenizer {
     return this.encodeProgram;
   }
 
-  private async generatorProgram(): Promise<Program> {
-    if (!this.decodeProgram) {
+  /** Decoder session for `batch` grids of h×w codes (the decoder is convolutional, so any size works). */
+  private async generatorProgram(batch: number, h: number, w: number): Promise<Program> {
+    const key = `${batch}:${h}x${w}`;
+    let p = this.decodePrograms.get(key);
+    if (!p) {
       const c = this.config;
       const g = new Graph();
       const s = new Scope(g);
-      const codes = g.input('codes', [CHUNK, this.latent, this.latent], 'int64');
+      const codes = g.input('codes', [batch, h, w], 'int64');
       const img = generator(s.sub('generator'), embedCodes(s.sub('quantize'), codes, c), c);
       g.output('images', F.minimum(F.maximum(img, 0), 1));
-      this.decodeProgram = await Program.compile(g, { bake: this.subset(g) });
+      p = await Program.compile(g, { bake: this.subset(g) });
+      this.decodePrograms.set(key, p);
     }
-    return this.decodeProgram;
+    return p;
   }
 
   private subset(g: Graph): ParamStore {
@@ -83,16 +87,23 @@ export class Tokenizer {
     return out;
   }
 
-  /** Codes [n, h, w] → images [n, C, H, W] clamped to [0, 1]. */
-  async decode(codes: BigInt64Array, n: number): Promise<Float32Array> {
+  /** Codes [n, latent, latent] → images [n, C, H, W] clamped to [0, 1]. */
+  decode(codes: BigInt64Array, n: number): Promise<Float32Array> {
+    return this.decodeAt(codes, n, this.latent, this.latent);
+  }
+
+  /** Codes [n, h, w] of any grid size → images [n, C, h·f, w·f] clamped to [0, 1]. */
+  async decodeAt(codes: BigInt64Array, n: number, h: number, w: number): Promise<Float32Array> {
     const c = this.config;
-    const per = c.channels * c.imageSize * c.imageSize;
-    const tokens = this.latent * this.latent;
+    const f = this.pixelsPerToken;
+    const per = c.channels * h * f * w * f;
+    const tokens = h * w;
+    const batch = h === this.latent && w === this.latent ? CHUNK : 1;
     const out = new Float32Array(n * per);
-    const p = await this.generatorProgram();
-    for (let i = 0; i < n; i += CHUNK) {
-      const m = Math.min(CHUNK, n - i);
-      const chunk = new BigInt64Array(CHUNK * tokens);
+    const p = await this.generatorProgram(batch, h, w);
+    for (let i = 0; i < n; i += batch) {
+      const m = Math.min(batch, n - i);
+      const chunk = new BigInt64Array(batch * tokens);
       chunk.set(codes.subarray(i * tokens, (i + m) * tokens));
       const r = await p.run({ codes: chunk });
       out.set((r.images.data as Float32Array).subarray(0, m * per), i * per);
@@ -105,8 +116,9 @@ export class Tokenizer {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.encodeProgram?.release(), this.decodeProgram?.release()]);
-    this.encodeProgram = this.decodeProgram = null;
+    await Promise.all([this.encodeProgram?.release(), ...[...this.decodePrograms.values()].map((p) => p.release())]);
+    this.encodeProgram = null;
+    this.decodePrograms.clear();
   }
 }
 

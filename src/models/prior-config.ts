@@ -1,0 +1,42 @@
+// Absorbing-diffusion prior configuration: validated at the boundary, reference defaults written once.
+import { z } from 'zod';
+
+export const PriorConfigSchema = z
+  .object({
+    /** K (from the tokenizer); the mask token is K. */
+    codebookSize: z.number().int().min(2),
+    /** Latent grid side h = w (from the tokenizer); N = h·w tokens. */
+    latent: z.number().int().min(1),
+    dim: z.number().int().min(8).default(512),
+    layers: z.number().int().min(1).default(24),
+    heads: z.number().int().min(1).default(8),
+    loss: z.enum(['elbo', 'reweighted_elbo', 'mlm']).default('reweighted_elbo'),
+    timeSampling: z.enum(['uniform', 'importance']).default('uniform'),
+    maskSchedule: z.enum(['random', 'fixed']).default('random'),
+    lr: z.number().positive().default(2e-4),
+    warmup: z.number().int().min(0).default(10000),
+    batch: z.number().int().min(1).default(20),
+    emaDecay: z.number().min(0).max(1).default(0.995),
+    /** Global gradient-norm clip (0: none). */
+    gradClip: z.number().min(0).default(0),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.dim % c.heads !== 0) ctx.addIssue({ code: 'custom', path: ['heads'], message: `dim ${c.dim} must be divisible by heads` });
+  });
+
+export type PriorConfig = z.output<typeof PriorConfigSchema>;
+
+/** Small settings that train on two CPU cores; codebookSize and latent come from the tokenizer. */
+export const PRIOR_PRESETS: Record<string, Partial<PriorConfig>> = {
+  small: { dim: 256, layers: 8, heads: 8, lr: 5e-4, warmup: 500, batch: 32, emaDecay: 0.999, gradClip: 1 },
+};
+
+export function parsePriorConfig(raw: unknown): PriorConfig {
+  const r = PriorConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new Error(`invalid prior config: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return r.data;
+}

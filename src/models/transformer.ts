@@ -1,0 +1,72 @@
+// The absorbing-diffusion prior: a BERT-like pre-LN transformer over a flattened token grid
+// (REFERENCE §2). Parameter names equal the reference PyTorch (minGPT-style) state-dict keys, so
+// reference checkpoints load unchanged. One definition serves training (through autodiff) and sampling.
+import * as F from '../engine/api.ts';
+import { GraphError, type Tensor } from '../engine/graph.ts';
+import { multiHeadSelfAttention } from '../nn/attention.ts';
+import { embedding, gelu, linear } from '../nn/layers.ts';
+import { layerNorm } from '../nn/norm.ts';
+import type { Scope } from '../nn/scope.ts';
+
+export interface TransformerConfig {
+  /** K: number of VQ codes; the absorbing model's mask token is id K. */
+  codebookSize: number;
+  /** N: positions (h·w of the latent grid). */
+  blockSize: number;
+  /** d: embedding width. */
+  dim: number;
+  layers: number;
+  heads: number;
+  /**
+   * The autoregressive twin: attention sees only earlier positions, the vocabulary has no mask
+   * token, and a learned `start_tok` is prepended, so logits at position i predict token i.
+   */
+  causal: boolean;
+}
+
+/** The reference setting (≈ 77 M parameters). */
+export const TRANSFORMER_DEFAULTS: Readonly<TransformerConfig> = {
+  codebookSize: 1024,
+  blockSize: 256,
+  dim: 512,
+  layers: 24,
+  heads: 8,
+  causal: false,
+};
+
+/** Pre-LN block: x + attn(ln1(x)), then x + mlp(ln2(x)) with mlp = Linear(d→4d), GELU (erf), Linear(4d→d). */
+export function transformerBlock(s: Scope, x: Tensor, dim: number, heads: number, opts: { causal?: boolean } = {}): Tensor {
+  const h = F.add(x, multiHeadSelfAttention(s.sub('attn'), layerNorm(s.sub('ln1'), x, dim), dim, heads, opts));
+  // The reference's nn.Sequential(Linear, GELU, Linear, Dropout) numbers its linears 0 and 2.
+  const mlp = s.sub('mlp');
+  const hidden = gelu(linear(mlp.sub(0), layerNorm(s.sub('ln2'), h, dim), dim, 4 * dim)); // [B, N, 4d]
+  return F.add(h, linear(mlp.sub(2), hidden, 4 * dim, dim)); // [B, N, d]
+}
+
+/**
+ * Logits [B, n, K] for tokens int64 [B, n], or [B, M, K] at `positions` int64 [B, M] only.
+ * Bidirectional: n ≤ N tokens in 0..K (K = mask).
+ * Causal: n ≤ N − 1 tokens in 0..K−1; the output has n + 1 positions, the first predicted from `start_tok`.
+ */
+export function transformer(s: Scope, tokens: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS, positions?: Tensor): Tensor {
+  const { codebookSize: k, blockSize, dim, layers, heads, causal } = cfg;
+  if (tokens.dtype !== 'int64' || tokens.rank !== 2) throw new GraphError(`transformer: tokens must be int64 [B, n], got ${tokens}`);
+  const [b, n] = tokens.shape;
+  let x = embedding(s.sub('tok_emb'), tokens, causal ? k : k + 1, dim); // [B, n, d]
+  if (causal) {
+    const start = s.param('start_tok', [1, 1, dim], { kind: 'zeros' });
+    x = F.concat([F.expand(start, [b, 1, dim]), x], 1); // [B, n + 1, d]
+  }
+  const len = x.shape[1];
+  if (len > blockSize) throw new GraphError(`transformer: ${n} tokens exceed the block size ${blockSize}${causal ? ' − 1 (causal)' : ''}`);
+  const pos = s.param('pos_emb', [1, blockSize, dim], { kind: 'zeros' });
+  x = F.add(x, len === blockSize ? pos : F.slice(pos, [1], [0], [len]));
+  const blocks = s.sub('blocks');
+  for (let i = 0; i < layers; i++) x = transformerBlock(blocks.sub(i), x, dim, heads, { causal });
+  if (positions) {
+    // Only the positions a sampler asks about go through ln_f and the head: [B, M] → [B, M, d].
+    const [pb, m] = positions.shape;
+    x = F.gatherElements(x, F.expand(F.unsqueeze(positions, -1), [pb, m, dim]), 1);
+  }
+  return linear(s.sub('head'), layerNorm(s.sub('ln_f'), x, dim), dim, k, { bias: false }); // [B, len or M, K]
+}

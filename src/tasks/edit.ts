@@ -1,0 +1,187 @@
+// Every creative task is the same sampler with some tokens given (REFERENCE.md §3): generation (none),
+// completion (a region kept), inpainting (all but a region kept), stitching (two images' outer parts
+// kept, the seam generated) and extension (a grid larger than the model, through window averaging).
+import { type Denoiser, sampleTokens } from '../diffusion/sample.ts';
+import type { SamplerName } from '../diffusion/samplers.ts';
+import { WindowDenoiser } from '../diffusion/windows.ts';
+import type { UnmaskModel } from './model.ts';
+
+export class TaskError extends Error {
+  override name = 'TaskError';
+}
+
+/** CHW float images in [0, 1]: `n` of them, each channels×height×width. */
+export interface Images {
+  n: number;
+  channels: number;
+  height: number;
+  width: number;
+  data: Float32Array;
+}
+
+export interface TaskOptions {
+  /** Results to generate (each from the same given tokens). Default 1. */
+  n?: number;
+  steps: number;
+  temperature?: number;
+  sampler?: SamplerName;
+  seed?: number;
+  /** Per-step progress with the token grids (mask id where still unknown). */
+  onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void;
+}
+
+export interface TaskResult {
+  images: Images;
+  /** Final token grids [n, h·w]. */
+  tokens: Int32Array;
+  /** Which tokens were given (1) or generated (0), [h·w]. */
+  known: Uint8Array;
+  grid: [number, number];
+}
+
+/** A box in pixels. */
+export interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** Samples `n` grids that agree with `given` wherever `known` is 1, then decodes them. */
+async function fill(model: UnmaskModel, denoiser: Denoiser, given: Int32Array, known: Uint8Array, o: TaskOptions): Promise<TaskResult> {
+  const [h, w] = denoiser.grid;
+  const n = o.n ?? 1;
+  const k = model.prior.codebookSize;
+  const grids = new Int32Array(n * h * w);
+  for (let b = 0; b < n; b++) for (let i = 0; i < h * w; i++) grids[b * h * w + i] = known[i] ? given[i] : k;
+  const tokens = await sampleTokens(denoiser, grids, n, o);
+  const images = await decodeGrid(model, tokens, n, h, w);
+  return { images, tokens, known, grid: [h, w] };
+}
+
+/** Token grids [n, h, w] → images, at any grid size (the decoder is convolutional). */
+export async function decodeGrid(model: UnmaskModel, tokens: Int32Array, n: number, h: number, w: number): Promise<Images> {
+  const tk = model.tokenizer;
+  const f = tk.pixelsPerToken;
+  const data = await tk.decodeAt(BigInt64Array.from(tokens, (v) => BigInt(v)), n, h, w);
+  return { n, channels: tk.config.channels, height: h * f, width: w * f, data };
+}
+
+/** Encodes one image of the model's size to its token grid. */
+async function encodeOne(model: UnmaskModel, image: Images, what: string): Promise<Int32Array> {
+  const c = model.tokenizer.config;
+  if (image.channels !== c.channels || image.height !== c.imageSize || image.width !== c.imageSize) {
+    throw new TaskError(`${what} is ${image.width}×${image.height} with ${image.channels} channel(s); this model takes ${c.imageSize}×${c.imageSize} with ${c.channels} — resize it first`);
+  }
+  return Int32Array.from(await model.tokenizer.encode(image.data.subarray(0, c.channels * c.imageSize * c.imageSize), 1), Number);
+}
+
+export async function generate(model: UnmaskModel, o: TaskOptions): Promise<TaskResult> {
+  const d = model.denoiser();
+  const n = d.grid[0] * d.grid[1];
+  return fill(model, d, new Int32Array(n), new Uint8Array(n), o);
+}
+
+/** Token (i, j) is regenerated when any pixel of its f×f patch is masked (mask > 0.5). */
+export function tokenMaskFromPixelMask(mask: Float32Array, height: number, width: number, f: number): Uint8Array {
+  if (height % f !== 0 || width % f !== 0) throw new TaskError(`mask size ${width}×${height} is not a multiple of the ${f}-pixel token size`);
+  const h = height / f, w = width / f;
+  const out = new Uint8Array(h * w);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if (mask[y * width + x] > 0.5) out[Math.floor(y / f) * w + Math.floor(x / f)] = 1;
+  return out;
+}
+
+/** A pixel mask with 1 inside the box, after checking the box lies within the image. */
+export function boxMask(box: Box, width: number, height: number): Float32Array {
+  const ok = [box.x, box.y, box.w, box.h].every(Number.isInteger) && box.x >= 0 && box.y >= 0 && box.w > 0 && box.h > 0 && box.x + box.w <= width && box.y + box.h <= height;
+  if (!ok) throw new TaskError(`box ${box.x},${box.y},${box.w},${box.h} is not inside the ${width}×${height} image (x,y ≥ 0, w,h > 0, x+w ≤ ${width}, y+h ≤ ${height})`);
+  const m = new Float32Array(width * height);
+  for (let y = box.y; y < box.y + box.h; y++) m.fill(1, y * width + box.x, y * width + box.x + box.w);
+  return m;
+}
+
+/** Regenerates the tokens under the white (> 0.5) pixels of `mask` [H·W]; keeps the rest of `image`. */
+export async function inpaint(model: UnmaskModel, image: Images, mask: Float32Array, o: TaskOptions): Promise<TaskResult> {
+  const c = model.tokenizer.config;
+  if (mask.length !== image.width * image.height) throw new TaskError(`the mask has ${mask.length} pixels but the image is ${image.width}×${image.height}; give a mask of the image's size`);
+  const given = await encodeOne(model, image, 'the image');
+  const regen = tokenMaskFromPixelMask(mask, c.imageSize, c.imageSize, model.tokenizer.pixelsPerToken);
+  if (!regen.some(Boolean)) throw new TaskError('the mask selects no pixels; paint white where the image should be regenerated');
+  return fill(model, model.denoiser(), given, regen.map((v) => 1 - v), o);
+}
+
+export type KeepRegion = 'top' | 'bottom' | 'left' | 'right' | { box: Box };
+
+/** Keeps one region of the image (a half, or a box) and generates everything else. */
+export async function complete(model: UnmaskModel, image: Images, keep: KeepRegion, o: TaskOptions): Promise<TaskResult> {
+  const s = model.tokenizer.config.imageSize;
+  const half = s / 2;
+  const box: Box =
+    typeof keep === 'object' ? keep.box
+    : keep === 'top' ? { x: 0, y: 0, w: s, h: half }
+    : keep === 'bottom' ? { x: 0, y: half, w: s, h: half }
+    : keep === 'left' ? { x: 0, y: 0, w: half, h: s }
+    : { x: half, y: 0, w: half, h: s };
+  const keepMask = boxMask(box, image.width, image.height);
+  return inpaint(model, image, keepMask.map((v) => 1 - v), o);
+}
+
+/** Left columns from `left`, right columns from `right`, `seam` token columns in the middle generated. */
+export async function stitch(model: UnmaskModel, left: Images, right: Images, seam: number, o: TaskOptions): Promise<TaskResult> {
+  const d = model.denoiser();
+  const [h, w] = d.grid;
+  if (!Number.isInteger(seam) || seam < 1 || seam > w - 2) throw new TaskError(`seam must be 1..${w - 2} token columns, got ${seam}`);
+  const a = await encodeOne(model, left, 'the left image');
+  const b = await encodeOne(model, right, 'the right image');
+  const start = Math.floor((w - seam) / 2);
+  const given = new Int32Array(h * w);
+  const known = new Uint8Array(h * w);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      if (x < start) [given[i], known[i]] = [a[i], 1];
+      else if (x >= start + seam) [given[i], known[i]] = [b[i], 1];
+    }
+  return fill(model, d, given, known, o);
+}
+
+export interface ExtendOptions extends TaskOptions {
+  /** Canvas size in pixels (multiples of the token size, at least the model's size). */
+  width: number;
+  height: number;
+  /** Window stride in tokens (default: a quarter of the model's grid). */
+  stride?: number;
+  /** Optional image to outpaint, placed at (x, y) in pixels (multiples of the token size). */
+  image?: Images;
+  at?: { x: number; y: number };
+}
+
+/** Paints a grid larger than the model was trained on, optionally around a given image. */
+export async function extend(model: UnmaskModel, o: ExtendOptions): Promise<TaskResult> {
+  const f = model.tokenizer.pixelsPerToken;
+  const s = model.tokenizer.config.imageSize;
+  if (o.width < s || o.height < s || o.width % f || o.height % f) {
+    throw new TaskError(`extend needs a size of at least ${s}×${s} in multiples of ${f} pixels, got ${o.width}×${o.height}`);
+  }
+  const base = model.denoiser();
+  const [bh, bw] = base.grid;
+  const H = o.height / f, W = o.width / f;
+  const denoiser = new WindowDenoiser(base, [H, W], o.stride ?? Math.max(1, Math.floor(Math.min(bh, bw) / 4)));
+  const given = new Int32Array(H * W);
+  const known = new Uint8Array(H * W);
+  if (o.image) {
+    const at = o.at ?? { x: 0, y: 0 };
+    if (at.x % f || at.y % f || at.x < 0 || at.y < 0 || at.x + s > o.width || at.y + s > o.height) {
+      throw new TaskError(`the image must sit inside the canvas at multiples of ${f} pixels; got (${at.x}, ${at.y}) on ${o.width}×${o.height}`);
+    }
+    const codes = await encodeOne(model, o.image, 'the image');
+    for (let y = 0; y < bh; y++)
+      for (let x = 0; x < bw; x++) {
+        const i = (at.y / f + y) * W + at.x / f + x;
+        given[i] = codes[y * bw + x];
+        known[i] = 1;
+      }
+  }
+  if (o.steps > H * W) throw new TaskError(`steps must be at most ${H * W} for this canvas`);
+  return fill(model, denoiser, given, known, o);
+}

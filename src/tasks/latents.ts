@@ -1,0 +1,50 @@
+// The dataset's code grids, encoded once with a trained tokenizer and cached on disk until that
+// tokenizer changes (the cache key hashes its config and weights).
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ImageSet } from '../data/image-set.ts';
+import { writeFileAtomic } from '../engine/checkpoint.ts';
+import type { ParamStore } from '../engine/params.ts';
+import type { LatentSet } from './train-prior.ts';
+import type { Tokenizer } from './tokenizer.ts';
+
+export function tokenizerHash(config: unknown, params: ParamStore): string {
+  const h = createHash('sha256').update(JSON.stringify(config));
+  for (const name of params.names().sort()) {
+    const p = params.get(name);
+    h.update(name).update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Encodes `set` with `tokenizer` (in chunks, reporting progress) or reads the cached codes. */
+export async function encodeDataset(
+  tokenizer: Tokenizer,
+  key: string,
+  set: ImageSet,
+  cacheDir: string,
+  onProgress?: (done: number, total: number) => void,
+): Promise<LatentSet> {
+  const n = tokenizer.latent * tokenizer.latent;
+  const file = join(cacheDir, `latents-${key}-${set.name}-${set.count}.i32`);
+  if (existsSync(file)) {
+    const buf = readFileSync(file);
+    const tokens = new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    if (tokens.length === set.count * n) return { count: set.count, tokens };
+  }
+  const per = set.channels * set.size * set.size;
+  const tokens = new Int32Array(set.count * n);
+  const chunk = 256;
+  for (let i = 0; i < set.count; i += chunk) {
+    const m = Math.min(chunk, set.count - i);
+    const images = new Float32Array(m * per);
+    for (let j = 0; j < m; j++) set.read(i + j, images, j * per);
+    const codes = await tokenizer.encode(images, m);
+    for (let j = 0; j < codes.length; j++) tokens[i * n + j] = Number(codes[j]);
+    onProgress?.(i + m, set.count);
+  }
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileAtomic(file, new Uint8Array(tokens.buffer));
+  return { count: set.count, tokens };
+}

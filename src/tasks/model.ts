@@ -1,0 +1,119 @@
+// A complete unmask model: tokenizer (VQGAN) + absorbing-diffusion prior, loaded from one directory.
+// Inference sessions bake the (EMA) weights in and are cached per batch size and query-size bucket.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as F from '../engine/api.ts';
+import { findCheckpoint, loadParams } from '../engine/checkpoint.ts';
+import { Graph } from '../engine/graph.ts';
+import type { ParamStore } from '../engine/params.ts';
+import { Program } from '../engine/session.ts';
+import { Scope } from '../nn/scope.ts';
+import type { Denoiser } from '../diffusion/sample.ts';
+import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
+import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
+import { transformer } from '../models/transformer.ts';
+import { Tokenizer } from './tokenizer.ts';
+import { PRIOR_KIND, TOKENIZER_FILE, transformerConfig } from './train-prior.ts';
+
+
+export class ModelError extends Error {
+  override name = 'ModelError';
+}
+
+/** Runs the prior on chunks of `batch` grids; the head only at the queried positions (bucketed to powers of two). */
+export class PriorDenoiser implements Denoiser {
+  readonly grid: readonly [number, number];
+  readonly codebookSize: number;
+  private programs = new Map<string, Program>();
+
+  constructor(
+    readonly config: PriorConfig,
+    private params: ParamStore,
+    /** Grids per session run. */
+    readonly chunk = 16,
+  ) {
+    this.grid = [config.latent, config.latent];
+    this.codebookSize = config.codebookSize;
+  }
+
+  private async program(m: number): Promise<Program> {
+    const key = `${this.chunk}:${m}`;
+    let p = this.programs.get(key);
+    if (!p) {
+      const n = this.config.latent * this.config.latent;
+      const g = new Graph();
+      const tokens = g.input('tokens', [this.chunk, n], 'int64');
+      const positions = g.input('positions', [this.chunk, m], 'int64');
+      const logits = transformer(new Scope(g), tokens, transformerConfig(this.config), positions); // [B, M, K]
+      g.output('logp', F.logSoftmax(logits, -1));
+      this.params.assertCovers(g);
+      p = await Program.compile(g, { bake: this.params });
+      this.programs.set(key, p);
+    }
+    return p;
+  }
+
+  async logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number): Promise<Float32Array> {
+    const n = this.config.latent * this.config.latent;
+    const k = this.codebookSize;
+    const bucket = Math.min(n, 2 ** Math.ceil(Math.log2(Math.max(1, m))));
+    const program = await this.program(bucket);
+    const out = new Float32Array(batch * m * k);
+    for (let start = 0; start < batch; start += this.chunk) {
+      const rows = Math.min(this.chunk, batch - start);
+      const t = new BigInt64Array(this.chunk * n);
+      const p = new BigInt64Array(this.chunk * bucket);
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < n; j++) t[r * n + j] = BigInt(tokens[(start + r) * n + j]);
+        for (let j = 0; j < bucket; j++) p[r * bucket + j] = BigInt(positions[(start + r) * m + (j % m)]);
+      }
+      const res = await program.run({ tokens: t, positions: p });
+      const lp = res.logp.data as Float32Array;
+      for (let r = 0; r < rows; r++) out.set(lp.subarray(r * bucket * k, (r * bucket + m) * k), (start + r) * m * k);
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([...this.programs.values()].map((p) => p.release()));
+    this.programs.clear();
+  }
+}
+
+export class UnmaskModel {
+  private constructor(
+    readonly dir: string,
+    readonly tokenizer: Tokenizer,
+    readonly prior: PriorConfig,
+    readonly priorParams: ParamStore,
+    readonly card: string | null,
+  ) {}
+
+  /** Loads a prior run or an exported model directory (weights: EMA when present). */
+  static load(dir: string): UnmaskModel {
+    const at = findCheckpoint(dir);
+    if (!at) throw new ModelError(`${dir} is not an unmask model (no state.json); pass a directory made by 'unmask train prior' or listed by 'unmask models'`);
+    const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string; prior?: unknown; tokenizer?: unknown };
+    if (raw.kind !== PRIOR_KIND) {
+      throw new ModelError(`${dir} holds a ${raw.kind ?? 'unknown'} checkpoint, not a prior; pass a directory made by 'unmask train prior'`);
+    }
+    const prior = parsePriorConfig(raw.prior);
+    const vq: VqganConfig = parseVqganConfig(raw.tokenizer);
+    const ema = join(at, 'ema.safetensors');
+    const priorParams = loadParams(existsSync(ema) ? ema : join(at, 'params.safetensors'));
+    const tokenizer = Tokenizer.fromParams(vq, loadParams(join(at, TOKENIZER_FILE)));
+    const cardFile = join(at, 'model-card.md');
+    return new UnmaskModel(dir, tokenizer, prior, priorParams, existsSync(cardFile) ? readFileSync(cardFile, 'utf8') : null);
+  }
+
+  private denoiserCache: PriorDenoiser | null = null;
+
+  denoiser(): PriorDenoiser {
+    this.denoiserCache ??= new PriorDenoiser(this.prior, this.priorParams);
+    return this.denoiserCache;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.denoiserCache?.release(), this.tokenizer.release()]);
+  }
+}
