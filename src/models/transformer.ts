@@ -44,11 +44,11 @@ export function transformerBlock(s: Scope, x: Tensor, dim: number, heads: number
 }
 
 /**
- * Logits [B, n, K] for tokens int64 [B, n], or [B, M, K] at `positions` int64 [B, M] only.
- * Bidirectional: n ≤ N tokens in 0..K (K = mask).
- * Causal: n ≤ N − 1 tokens in 0..K−1; the output has n + 1 positions, the first predicted from `start_tok`.
+ * The final hidden states (after ln_f) for tokens int64 [B, n]: [B, n, d], or [B, n + 1, d] when causal.
+ * Bidirectional: n ≤ N tokens in 0..K (K = mask). Causal: n ≤ N − 1 tokens in 0..K−1; the first output
+ * position is predicted from `start_tok`.
  */
-export function transformer(s: Scope, tokens: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS, positions?: Tensor): Tensor {
+export function transformerHidden(s: Scope, tokens: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS): Tensor {
   const { codebookSize: k, blockSize, dim, layers, heads, causal } = cfg;
   if (tokens.dtype !== 'int64' || tokens.rank !== 2) throw new GraphError(`transformer: tokens must be int64 [B, n], got ${tokens}`);
   const [b, n] = tokens.shape;
@@ -63,10 +63,15 @@ export function transformer(s: Scope, tokens: Tensor, cfg: TransformerConfig = T
   x = F.add(x, len === blockSize ? pos : F.slice(pos, [1], [0], [len]));
   const blocks = s.sub('blocks');
   for (let i = 0; i < layers; i++) x = transformerBlock(blocks.sub(i), x, dim, heads, { causal });
-  if (positions) {
-    // Only the positions a sampler asks about go through ln_f and the head: [B, M] → [B, M, d].
-    const [pb, m] = positions.shape;
-    x = F.gatherElements(x, F.expand(F.unsqueeze(positions, -1), [pb, m, dim]), 1);
-  }
-  return linear(s.sub('head'), layerNorm(s.sub('ln_f'), x, dim), dim, k, { bias: false }); // [B, len or M, K]
+  return layerNorm(s.sub('ln_f'), x, dim);
+}
+
+/** The output head Linear(d → K), no bias: hidden [..., d] → logits [..., K]. */
+export function transformerHead(s: Scope, hidden: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS): Tensor {
+  return linear(s.sub('head'), hidden, cfg.dim, cfg.codebookSize, { bias: false });
+}
+
+/** Logits [B, n, K] for tokens int64 [B, n] (see transformerHidden). */
+export function transformer(s: Scope, tokens: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS): Tensor {
+  return transformerHead(s, transformerHidden(s, tokens, cfg), cfg);
 }

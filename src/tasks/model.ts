@@ -11,7 +11,7 @@ import { Scope } from '../nn/scope.ts';
 import type { Denoiser } from '../diffusion/sample.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
 import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
-import { transformer } from '../models/transformer.ts';
+import { transformerHead, transformerHidden } from '../models/transformer.ts';
 import { Tokenizer } from './tokenizer.ts';
 import { PRIOR_KIND, TOKENIZER_FILE, transformerConfig } from './train-prior.ts';
 
@@ -20,11 +20,16 @@ export class ModelError extends Error {
   override name = 'ModelError';
 }
 
-/** Runs the prior on chunks of `batch` grids; the head only at the queried positions (bucketed to powers of two). */
+/**
+ * Runs the prior on chunks of `chunk` grids. The transformer body runs once per step on every position;
+ * ln_f's output then goes through the head only at the queried positions, in a small session per
+ * power-of-two bucket of query counts (cheap to build, so odd counts cost no recompilation of the body).
+ */
 export class PriorDenoiser implements Denoiser {
   readonly grid: readonly [number, number];
   readonly codebookSize: number;
-  private programs = new Map<string, Program>();
+  private body: Program | null = null;
+  private heads = new Map<number, Program>();
 
   constructor(
     readonly config: PriorConfig,
@@ -36,47 +41,62 @@ export class PriorDenoiser implements Denoiser {
     this.codebookSize = config.codebookSize;
   }
 
-  private async program(m: number): Promise<Program> {
-    const key = `${this.chunk}:${m}`;
-    let p = this.programs.get(key);
-    if (!p) {
-      const n = this.config.latent * this.config.latent;
+  private get n(): number {
+    return this.config.latent * this.config.latent;
+  }
+
+  private async bodyProgram(): Promise<Program> {
+    if (!this.body) {
       const g = new Graph();
-      const tokens = g.input('tokens', [this.chunk, n], 'int64');
-      const positions = g.input('positions', [this.chunk, m], 'int64');
-      const logits = transformer(new Scope(g), tokens, transformerConfig(this.config), positions); // [B, M, K]
-      g.output('logp', F.logSoftmax(logits, -1));
+      const tokens = g.input('tokens', [this.chunk, this.n], 'int64');
+      g.output('hidden', transformerHidden(new Scope(g), tokens, transformerConfig(this.config))); // [B, N, d]
       this.params.assertCovers(g);
+      this.body = await Program.compile(g, { bake: this.params });
+    }
+    return this.body;
+  }
+
+  private async headProgram(m: number): Promise<Program> {
+    let p = this.heads.get(m);
+    if (!p) {
+      const d = this.config.dim;
+      const g = new Graph();
+      const hidden = g.input('hidden', [this.chunk, this.n, d]);
+      const positions = g.input('positions', [this.chunk, m], 'int64');
+      const picked = F.gatherElements(hidden, F.expand(F.unsqueeze(positions, -1), [this.chunk, m, d]), 1); // [B, M, d]
+      g.output('logp', F.logSoftmax(transformerHead(new Scope(g), picked, transformerConfig(this.config)), -1)); // [B, M, K]
       p = await Program.compile(g, { bake: this.params });
-      this.programs.set(key, p);
+      this.heads.set(m, p);
     }
     return p;
   }
 
   async logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number): Promise<Float32Array> {
-    const n = this.config.latent * this.config.latent;
+    const n = this.n;
     const k = this.codebookSize;
     const bucket = Math.min(n, 2 ** Math.ceil(Math.log2(Math.max(1, m))));
-    const program = await this.program(bucket);
+    const body = await this.bodyProgram();
+    const head = await this.headProgram(bucket);
     const out = new Float32Array(batch * m * k);
     for (let start = 0; start < batch; start += this.chunk) {
       const rows = Math.min(this.chunk, batch - start);
-      const t = new BigInt64Array(this.chunk * n);
+      const t = new BigInt64Array(this.chunk * n).fill(BigInt(k));
       const p = new BigInt64Array(this.chunk * bucket);
       for (let r = 0; r < rows; r++) {
         for (let j = 0; j < n; j++) t[r * n + j] = BigInt(tokens[(start + r) * n + j]);
         for (let j = 0; j < bucket; j++) p[r * bucket + j] = BigInt(positions[(start + r) * m + (j % m)]);
       }
-      const res = await program.run({ tokens: t, positions: p });
-      const lp = res.logp.data as Float32Array;
+      const { hidden } = await body.run({ tokens: t });
+      const lp = (await head.run({ hidden, positions: p })).logp.data as Float32Array;
       for (let r = 0; r < rows; r++) out.set(lp.subarray(r * bucket * k, (r * bucket + m) * k), (start + r) * m * k);
     }
     return out;
   }
 
   async release(): Promise<void> {
-    await Promise.all([...this.programs.values()].map((p) => p.release()));
-    this.programs.clear();
+    await Promise.all([this.body?.release(), ...[...this.heads.values()].map((p) => p.release())]);
+    this.body = null;
+    this.heads.clear();
   }
 }
 

@@ -1,0 +1,69 @@
+// `unmask bench sample`: seconds per image for sampling with a prior of a given size on random weights,
+// through the same denoiser and sampling loop that `unmask sample` uses.
+import { sampleTokens } from '../diffusion/sample.ts';
+import type { SamplerName } from '../diffusion/samplers.ts';
+import { Graph } from '../engine/graph.ts';
+import { ParamStore } from '../engine/params.ts';
+import { Rng } from '../engine/rng.ts';
+import { Scope } from '../nn/scope.ts';
+import { parsePriorConfig } from '../models/prior-config.ts';
+import { transformer } from '../models/transformer.ts';
+import { PriorDenoiser } from '../tasks/model.ts';
+import { transformerConfig } from '../tasks/train-prior.ts';
+
+export interface SampleBenchOptions {
+  layers: number;
+  dim: number;
+  heads: number;
+  /** Tokens per image (a square grid). */
+  tokens: number;
+  codebook: number;
+  batch: number;
+  steps: number;
+  sampler?: SamplerName;
+  runs?: number;
+}
+
+export interface SampleBenchResult {
+  seconds_per_image: number;
+  seconds_per_batch: number;
+  /** Median time of one denoiser call over the whole batch with every position queried. */
+  forward_ms: number;
+  runs: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+export async function benchSample(o: SampleBenchOptions): Promise<SampleBenchResult> {
+  const latent = Math.round(Math.sqrt(o.tokens));
+  if (latent * latent !== o.tokens) throw new Error(`--tokens must be a square number (a grid), got ${o.tokens}`);
+  const config = parsePriorConfig({ codebookSize: o.codebook, latent, dim: o.dim, layers: o.layers, heads: o.heads });
+  const g = new Graph();
+  transformer(new Scope(g), g.input('tokens', [1, o.tokens], 'int64'), transformerConfig(config));
+  const params = ParamStore.init(g, new Rng(0));
+  const denoiser = new PriorDenoiser(config, params, o.batch);
+  const grids = new Int32Array(o.batch * o.tokens).fill(o.codebook);
+  // Full forward: every position queried, as the reference computes it.
+  const all = Int32Array.from({ length: o.batch * o.tokens }, (_, i) => i % o.tokens);
+  await denoiser.logProbs(grids, o.batch, all, o.tokens);
+  const fwd: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await denoiser.logProbs(grids, o.batch, all, o.tokens);
+    fwd.push(performance.now() - t);
+  }
+  const runs = o.runs ?? 3;
+  const times: number[] = [];
+  await sampleTokens(denoiser, grids, o.batch, { steps: Math.min(o.steps, 4), sampler: o.sampler, seed: 0 }); // warm the buckets
+  for (let r = 0; r < runs; r++) {
+    const t = performance.now();
+    await sampleTokens(denoiser, grids, o.batch, { steps: o.steps, sampler: o.sampler, seed: r });
+    times.push((performance.now() - t) / 1000);
+  }
+  await denoiser.release();
+  const perBatch = median(times);
+  return { seconds_per_image: perBatch / o.batch, seconds_per_batch: perBatch, forward_ms: median(fwd), runs };
+}
