@@ -39,9 +39,9 @@ export function embedding(s: Scope, indices: Tensor, num: number, dim: number): 
   return F.gather(s.param('weight', [num, dim], { kind: 'normal', std: 1 }), indices, 0);
 }
 
-/** GELU with the exact erf form: x·Φ(x). */
+/** GELU with the exact erf form: x·Φ(x). Spelled as 0.5x·(1 + erf(x/√2)), the subgraph ORT fuses into one Gelu. */
 export function gelu(x: Tensor): Tensor {
-  return F.mul(F.mul(x, 0.5), F.add(F.erf(F.mul(x, Math.SQRT1_2)), 1));
+  return F.mul(F.mul(x, 0.5), F.add(F.erf(F.div(x, Math.SQRT2)), 1));
 }
 
 /** swish(x) = x·σ(x). */

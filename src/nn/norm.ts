@@ -3,11 +3,14 @@ import * as F from '../engine/api.ts';
 import { GraphError, type Tensor } from '../engine/graph.ts';
 import type { Scope } from './scope.ts';
 
-/** (x − mean) / √(var + eps) over `axes`, with the biased variance as PyTorch uses for normalising. */
+/**
+ * (x − mean) / √(var + eps) over `axes`, with the biased variance as PyTorch uses for normalising.
+ * The square is a Pow(·, 2) so that ORT fuses layerNorm's subgraph into one LayerNormalization.
+ */
 function standardize(x: Tensor, axes: number[], eps: number): { y: Tensor; mean: Tensor; variance: Tensor } {
   const mean = F.reduceMean(x, axes, true);
   const centred = F.sub(x, mean);
-  const variance = F.reduceMean(F.square(centred), axes, true);
+  const variance = F.reduceMean(F.pow(centred, 2), axes, true);
   return { y: F.div(centred, F.sqrt(F.add(variance, eps))), mean, variance };
 }
 

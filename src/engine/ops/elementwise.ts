@@ -65,6 +65,9 @@ function unaryRule(
 
 const ub = (g: Tensor, x: Tensor) => F.unbroadcast(g, x.shape);
 
+/** Whether `t` is a graph constant holding the single value `v`. */
+const isConstant = (t: Tensor, v: number) => t.source.kind === 'const' && t.size === 1 && t.source.value.data[0] === v;
+
 export const add = binaryRule('Add', (a, b) => a + b, (g, { inputs: [a, b] }) => [ub(g, a), ub(g, b)]);
 export const sub = binaryRule('Sub', (a, b) => a - b, (g, { inputs: [a, b] }) => [ub(g, a), ub(F.neg(g), b)]);
 // d(ab) = b da + a db
@@ -82,12 +85,12 @@ export const div = binaryRule(
   ],
   FLOAT,
 );
-// d(aᵇ) = b·aᵇ⁻¹ da + ln(a)·aᵇ db
+// d(aᵇ) = b·aᵇ⁻¹ da + ln(a)·aᵇ db; for the constant exponent 2 (a square), b·a¹ without a Pow.
 export const pow = binaryRule(
   'Pow',
   (a, b) => Math.pow(a, b),
   (g, { inputs: [a, b], output: y, needs }) => [
-    needs[0] ? ub(F.mul(g, F.mul(b, F.pow(a, F.sub(b, 1)))), a) : null,
+    needs[0] ? ub(F.mul(g, isConstant(b, 2) ? F.mul(a, 2) : F.mul(b, F.pow(a, F.sub(b, 1)))), a) : null,
     needs[1] ? ub(F.mul(g, F.mul(F.log(a), y)), b) : null,
   ],
   FLOAT,

@@ -137,7 +137,30 @@ export const convTranspose: OpRule<ConvAttrs & { outputShape: [number, number] }
     });
     return { shape: [x.shape[0], w.shape[1] * a.groups, ...a.outputShape], dtype: x.dtype };
   },
-  onnx: (e, ins, o, a, [x, w]) => e.node('ConvTranspose', ins, [o], { ...convOnnxAttrs(a, w), output_padding: outputPadding(x, w, a) }),
+  onnx: (e, ins, o, a, [x, w]) => {
+    const extra = outputPadding(x, w, a);
+    const [kh, kw] = [w.shape[2], w.shape[3]];
+    const pads = [0, 1].map((i) => a.dilations[i] * ([kh, kw][i] - 1) - a.pads[i]);
+    const padsEnd = [0, 1].map((i) => a.dilations[i] * ([kh, kw][i] - 1) - a.pads[i + 2] + extra[i]);
+    if (a.strides[0] !== 1 || a.strides[1] !== 1 || [...pads, ...padsEnd].some((p) => p < 0)) {
+      e.node('ConvTranspose', ins, [o], { ...convOnnxAttrs(a, w), output_padding: extra });
+      return;
+    }
+    // With stride 1 the transposed convolution is a plain one with the kernel flipped and its in/out
+    // axes swapped (per group), padded by d·(k−1) − p. MLAS runs Conv about twice as fast as
+    // ConvTranspose (whose col2im is the bottleneck), and this is conv's input gradient.
+    const [ci, cog] = [w.shape[0], w.shape[1]];
+    const g = a.groups;
+    const flipped = e.tmp('wflip');
+    e.node('Slice', [ins[1], e.constI64([-1, -1]), e.constI64([-kh - 1, -kw - 1]), e.constI64([2, 3]), e.constI64([-1, -1])], [flipped]);
+    const grouped = e.tmp('wgrp');
+    const swapped = e.tmp('wswap');
+    const wConv = e.tmp('wconv');
+    e.node('Reshape', [flipped, e.constI64([g, ci / g, cog, kh, kw])], [grouped]);
+    e.node('Transpose', [grouped], [swapped], { perm: [0, 2, 1, 3, 4] });
+    e.node('Reshape', [swapped, e.constI64([g * cog, ci / g, kh, kw])], [wConv]);
+    e.node('Conv', [ins[0], wConv], [o], { strides: [1, 1], pads: [...pads, ...padsEnd], dilations: a.dilations, group: g, kernel_shape: [kh, kw] });
+  },
   eval: ([x, w], a, t) => {
     const r = nd(t.shape, t.dtype);
     const [n, ci, h, wd] = x.shape;
@@ -166,11 +189,17 @@ export const convTranspose: OpRule<ConvAttrs & { outputShape: [number, number] }
   },
   // convTranspose(x, W) is the input-gradient of conv(·, W), so dx = conv(g, W) and, by the same
   // bilinearity, dW is conv's weight gradient with the roles of input and output-gradient swapped.
+  // Output padding can give conv(g, W) rows past x's (stride 1, dilation > 1); nothing read them.
   grad: (g, { inputs: [x, w], attrs, needs }) => [
-    needs[0] ? F.conv(g, w, attrs) : null,
+    needs[0] ? cropTo(F.conv(g, w, attrs), x) : null,
     needs[1] ? convWeightGrad(g, x, attrs, [w.shape[2], w.shape[3]]) : null,
   ],
 };
+
+function cropTo(t: Tensor, like: Tensor): Tensor {
+  const [h, w] = [like.shape[2], like.shape[3]];
+  return t.shape[2] === h && t.shape[3] === w ? t : F.slice(t, [2, 3], [0, 0], [h, w]);
+}
 
 function outputPadding(x: TType, w: TType, a: ConvAttrs & { outputShape: [number, number] }): number[] {
   return [0, 1].map((i) => {
@@ -180,29 +209,38 @@ function outputPadding(x: TType, w: TType, a: ConvAttrs & { outputShape: [number
 }
 
 /**
- * dW[o,c,i,j] = Σ_{n,y,x} gOut[n,o,y,x] · xpad[n,c, y·s + i·d, x·s + j·d]: a convolution over the batch
- * axis, computed as conv(xpadᵀ, gOutᵀ) with stride and dilation exchanged, then cropped to the kernel.
+ * dW[o,c,i,j] = Σ_{n,y,x} gOut[n,o,y,x] · xpad[n,c, y·s + i·d, x·s + j·d]: for each kernel tap (i, j) one
+ * strided slice of the padded input and one GEMM contracting over the output positions (im2col, one
+ * tap at a time). With large images the GEMMs run per image (batched over n, then summed); with small
+ * ones, whose per-image [O, C] partial sums would outweigh the work, input and gOut are transposed once
+ * so that each tap is a single GEMM over all n·y·x. (A convolution over the batch axis computes the same
+ * thing but with a kernel as large as the image, which MLAS runs 3–6× slower.)
  */
 function convWeightGrad(x: Tensor, gOut: Tensor, a: ConvAttrs, kernel: [number, number]): Tensor {
-  if (a.groups > 1) {
-    const cg = x.shape[1] / a.groups;
-    const og = gOut.shape[1] / a.groups;
-    const parts = [...Array(a.groups).keys()].map((k) =>
-      convWeightGrad(
-        F.slice(x, [1], [k * cg], [(k + 1) * cg]),
-        F.slice(gOut, [1], [k * og], [(k + 1) * og]),
-        { ...a, groups: 1 },
-        kernel,
-      ),
-    );
-    return F.concat(parts, 0);
-  }
+  const [n, c] = x.shape;
+  const [, o, ho, wo] = gOut.shape;
+  const groups = a.groups;
+  const [cg, og, hw] = [c / groups, o / groups, ho * wo];
   const xp = F.pad(x, [0, 0, a.pads[0], a.pads[1], 0, 0, a.pads[2], a.pads[3]]);
-  const r = F.conv(F.transpose(xp, [1, 0, 2, 3]), F.transpose(gOut, [1, 0, 2, 3]), {
-    strides: a.dilations,
-    dilations: a.strides,
-  }); // [C, O, kh', kw'] with kh' ≥ kh
-  const cropped = r.shape[2] === kernel[0] && r.shape[3] === kernel[1] ? r : F.slice(r, [2, 3], [0, 0], kernel);
-  return F.transpose(cropped, [1, 0, 2, 3]);
+  const [hp, wp] = [xp.shape[2], xp.shape[3]];
+  const perImage = hw >= Math.max(og, cg);
+  const g4 = F.reshape(gOut, [n, groups, og, hw]);
+  const x5 = F.reshape(xp, [n, groups, cg, hp, wp]);
+  const rows = perImage ? g4 : F.reshape(F.transpose(g4, [1, 2, 0, 3]), [groups, og, n * hw]); // [(N,) G, Og, K]
+  const src = perImage ? x5 : F.transpose(x5, [1, 2, 0, 3, 4]); // [N, G, Cg, Hp, Wp] or [G, Cg, N, Hp, Wp]
+  const taps: Tensor[] = [];
+  for (let i = 0; i < kernel[0]; i++) {
+    for (let j = 0; j < kernel[1]; j++) {
+      const y0 = i * a.dilations[0];
+      const x0 = j * a.dilations[1];
+      const whole = y0 === 0 && x0 === 0 && a.strides[0] === 1 && a.strides[1] === 1 && hp === ho && wp === wo;
+      const tap = whole
+        ? src
+        : F.slice(src, [3, 4], [y0, x0], [y0 + (ho - 1) * a.strides[0] + 1, x0 + (wo - 1) * a.strides[1] + 1], a.strides);
+      const cols = F.reshape(tap, perImage ? [n, groups, cg, hw] : [groups, cg, n * hw]);
+      const prod = F.matmul(rows, F.mT(cols)); // [(N,) G, Og, Cg]
+      taps.push(F.reshape(perImage ? F.reduceSum(prod, [0]) : prod, [o, cg, 1]));
+    }
+  }
+  return F.reshape(F.concat(taps, 2), [o, cg, kernel[0], kernel[1]]);
 }
-
