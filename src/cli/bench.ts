@@ -1,0 +1,80 @@
+// `unmask bench …`: the library's benchmarks, printed as a table of medians (with the ratio to a
+// PyTorch run of the same cases when given one) or as JSON lines.
+import { existsSync, readFileSync } from 'node:fs';
+import { type Command, InvalidArgumentError } from 'commander';
+import { z } from 'zod';
+import { type BenchCase, benchEngine } from '../bench/engine.ts';
+
+export function registerBench(program: Command): void {
+  const bench = program.command('bench').description('measure speed: medians of timed runs after warm-up').helpCommand(false);
+  bench
+    .command('engine')
+    .description('engine cases: conv 3×3 64→64 forward+backward, transformer block forward+backward, block forward')
+    .option('--json', 'one JSON object per line: {"case", "ms", "runs"}')
+    .option('--runs <n>', 'timed runs per case, at least 5 (default 10)', parseRuns)
+    .option('--reference <file>', 'JSON lines from bench/pytorch_engine.py, to print the ratio to PyTorch')
+    .action(async (opts: { json?: boolean; runs?: number; reference?: string }) => {
+      const reference = opts.reference ? readReference(opts.reference) : undefined;
+      const table = opts.json ? undefined : new Table(reference);
+      if (table) process.stderr.write('building graphs and sessions, then timing each case…\n');
+      table?.header();
+      await benchEngine({
+        runs: opts.runs,
+        onResult(r) {
+          if (table) return table.row(r);
+          const ms = round3(r.ms);
+          const ref = reference?.get(r.case);
+          const line = ref === undefined ? { ...r, ms } : { ...r, ms, reference_ms: ref, ratio: round3(r.ms / ref) };
+          process.stdout.write(JSON.stringify(line) + '\n');
+        },
+      });
+    });
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+function parseRuns(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 5) throw new InvalidArgumentError('It must be a whole number, at least 5.');
+  return n;
+}
+
+const ReferenceLine = z.object({ case: z.string(), ms: z.number().positive() });
+
+/** Median ms per case from the PyTorch script's output. */
+function readReference(file: string): Map<string, number> {
+  if (!existsSync(file)) throw new Error(`${file}: no such file — write it with /usr/bin/python3 bench/pytorch_engine.py > ${file}`);
+  const out = new Map<string, number>();
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((text, i) => {
+      if (!text.trim()) return;
+      let parsed: z.ZodSafeParseResult<z.infer<typeof ReferenceLine>>;
+      try {
+        parsed = ReferenceLine.safeParse(JSON.parse(text));
+      } catch {
+        parsed = ReferenceLine.safeParse(undefined);
+      }
+      if (!parsed.success) throw new Error(`${file}: line ${i + 1} is not a {"case", "ms"} JSON object — give the output of bench/pytorch_engine.py`);
+      out.set(parsed.data.case, parsed.data.ms);
+    });
+  return out;
+}
+
+class Table {
+  constructor(private reference?: Map<string, number>) {}
+
+  header(): void {
+    const ref = this.reference ? `${'pytorch ms'.padStart(12)}${'ratio'.padStart(8)}` : '';
+    process.stdout.write(`${'case'.padEnd(15)}${'median ms'.padStart(11)}${'runs'.padStart(6)}${ref}\n`);
+  }
+
+  row(r: BenchCase): void {
+    let line = `${r.case.padEnd(15)}${r.ms.toFixed(1).padStart(11)}${String(r.runs).padStart(6)}`;
+    if (this.reference) {
+      const ref = this.reference.get(r.case);
+      line += ref === undefined ? `${'–'.padStart(12)}${'–'.padStart(8)}` : `${ref.toFixed(1).padStart(12)}${`${(r.ms / ref).toFixed(2)}×`.padStart(8)}`;
+    }
+    process.stdout.write(line + '\n');
+  }
+}

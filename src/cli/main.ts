@@ -1,0 +1,62 @@
+// The `unmask` command: a thin shell over the library. Each command group lives in its own file and
+// only parses options, calls the typed API, and prints. Problems reach the user as one line,
+// `unmask: <problem> — <fix>`, with the stack trace only under --debug.
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { registerBench } from './bench.ts';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+/** Runs the CLI on `argv` (as process.argv: node, script, args…) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const program = new Command('unmask')
+    .description('Discrete absorbing diffusion image generation (Unleashing Transformers) on ONNX Runtime.')
+    .version(version, '-V, --version', 'print the version')
+    .option('--debug', 'show stack traces for errors')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand(false)
+    .showSuggestionAfterError()
+    // Subcommands made with .command() inherit these two, so every parse error comes back here.
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+  registerBench(program);
+
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return usageError(e, program, argv.slice(2));
+    reportError(e, debug);
+    return 1;
+  }
+}
+
+/** Help and version end here too (exit code 0, or 1 for a bare group like `unmask bench`). */
+function usageError(e: CommanderError, program: Command, args: string[]): number {
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return e.exitCode;
+  const problem = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '');
+  process.stderr.write(`unmask: ${problem} — see '${commandPath(program, args)} --help'\n`);
+  return 1;
+}
+
+/** "unmask bench engine" for args that start `bench engine …`: the deepest command named. */
+function commandPath(program: Command, args: string[]): string {
+  const names = [program.name()];
+  let cmd = program;
+  for (const a of args) {
+    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    if (!sub) break;
+    names.push(sub.name());
+    cmd = sub;
+  }
+  return names.join(' ');
+}
+
+function reportError(e: unknown, debug: boolean): void {
+  if (debug) process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+  const message = (e instanceof Error ? e.message : String(e)).trim().split('\n')[0];
+  // Library errors say what to do after an em dash; anything else gets a pointer to the details.
+  const line = message.includes(' — ') || debug ? message : `${message} — rerun with --debug for details`;
+  process.stderr.write(`unmask: ${line}\n`);
+}
