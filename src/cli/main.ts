@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { registerBench } from './bench.ts';
+import { registerTrain } from './train.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<number> {
     // Subcommands made with .command() inherit these two, so every parse error comes back here.
     .exitOverride()
     .configureOutput({ outputError: () => {} });
+  registerTrain(program);
   registerBench(program);
 
   try {

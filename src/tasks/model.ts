@@ -101,7 +101,7 @@ export class PriorDenoiser implements Denoiser {
 }
 
 export class UnmaskModel {
-  private constructor(
+  constructor(
     readonly dir: string,
     readonly tokenizer: Tokenizer,
     readonly prior: PriorConfig,

@@ -167,19 +167,27 @@ export const TOKENIZER_FILE = 'tokenizer.safetensors';
  * A prior checkpoint is a complete model: the prior's weights, EMA and optimizer, and a copy of the
  * tokenizer's weights, so sampling needs this directory alone.
  */
-export function savePriorCheckpoint(dir: string, prior: PriorConfig, tokenizer: VqganConfig, tokenizerParams: ParamStore, s: PriorTrainState, files: Record<string, Uint8Array | string> = {}): void {
+export function savePriorCheckpoint(
+  dir: string,
+  prior: PriorConfig,
+  tokenizer: VqganConfig,
+  tokenizerParams: ParamStore,
+  s: PriorTrainState,
+  runInfo: object = {},
+  files: Record<string, Uint8Array | string> = {},
+): void {
   saveCheckpoint(dir, {
     config: { kind: PRIOR_KIND, prior, tokenizer },
     params: s.params,
     ema: s.ema,
     optimizers: { prior: s.opt },
-    state: { step: s.step, rng: s.rng.state(), extra: { sqEma: Array.from(s.times.sqEma), counts: Array.from(s.times.counts) } },
+    state: { step: s.step, rng: s.rng.state(), extra: { ...runInfo, sqEma: Array.from(s.times.sqEma), counts: Array.from(s.times.counts) } },
     files: { ...files, [TOKENIZER_FILE]: encodeSafetensors(paramsToTensors(tokenizerParams)) },
   });
 }
 
 /** Reads a prior checkpoint to resume training. */
-export function loadPriorCheckpoint(dir: string): { prior: PriorConfig; tokenizer: VqganConfig; tokenizerParams: ParamStore; state: PriorTrainState } {
+export function loadPriorCheckpoint(dir: string): { prior: PriorConfig; tokenizer: VqganConfig; tokenizerParams: ParamStore; state: PriorTrainState; extra: object } {
   const ck = loadCheckpoint(dir);
   const raw = ck.config as { kind?: string; prior?: unknown; tokenizer?: unknown };
   if (raw.kind !== PRIOR_KIND) throw new Error(`${dir} holds a ${raw.kind ?? 'unknown'} checkpoint, not a prior`);
@@ -197,5 +205,6 @@ export function loadPriorCheckpoint(dir: string): { prior: PriorConfig; tokenize
     tokenizer: parseVqganConfig(raw.tokenizer),
     tokenizerParams: paramsFromTensors(decodeSafetensors(bytes as Uint8Array, join(dir, TOKENIZER_FILE)).tensors),
     state: { step: ck.state.step, params: ck.params, ema: ck.ema, opt, rng: Rng.fromState(ck.state.rng ?? new Rng(0).state()), times },
+    extra,
   };
 }

@@ -22,6 +22,19 @@ export interface VqganTrainState {
   lastUsed: Int32Array;
   /** How many codes have been re-initialised so far. */
   reinitialised: number;
+  /** Training wall time so far, across resumes. */
+  seconds: number;
+  /** Validation results at each checkpoint. */
+  history: VqganEval[];
+}
+
+export interface VqganEval {
+  step: number;
+  /** Mean PSNR (dB) of EMA-weight reconstructions of the validation images. */
+  psnr: number;
+  /** Fraction of the codebook used on the validation images. */
+  codesUsed: number;
+  perplexity: number;
 }
 
 export interface VqganStepInfo {
@@ -55,6 +68,8 @@ export function initVqganState(c: VqganConfig, seed: number): VqganTrainState {
     rng,
     lastUsed: new Int32Array(c.codebookSize),
     reinitialised: 0,
+    seconds: 0,
+    history: [],
   };
 }
 
@@ -67,7 +82,11 @@ export function saveVqganCheckpoint(dir: string, c: VqganConfig, s: VqganTrainSt
     params: s.params,
     ema: s.ema,
     optimizers: { ae: s.optAe, disc: s.optDisc },
-    state: { step: s.step, rng: s.rng.state(), extra: { lastUsed: Array.from(s.lastUsed), reinitialised: s.reinitialised } },
+    state: {
+      step: s.step,
+      rng: s.rng.state(),
+      extra: { lastUsed: Array.from(s.lastUsed), reinitialised: s.reinitialised, seconds: s.seconds, history: s.history },
+    },
     files,
   });
 }
@@ -78,7 +97,7 @@ export function loadVqganCheckpoint(dir: string): { config: VqganConfig; state: 
   const config = vqganConfigOf(ck.config, dir);
   const { ae, disc } = ck.optimizers ?? {};
   if (!ae || !disc || !ck.ema) throw new Error(`${dir} holds no optimizer state (an exported model?); train a new run instead of --resume`);
-  const extra = (ck.state.extra ?? {}) as { lastUsed?: number[]; reinitialised?: number };
+  const extra = (ck.state.extra ?? {}) as { lastUsed?: number[]; reinitialised?: number; seconds?: number; history?: VqganEval[] };
   return {
     config,
     state: {
@@ -90,6 +109,8 @@ export function loadVqganCheckpoint(dir: string): { config: VqganConfig; state: 
       rng: Rng.fromState(ck.state.rng ?? new Rng(0).state()),
       lastUsed: Int32Array.from(extra.lastUsed ?? new Array(config.codebookSize).fill(ck.state.step)),
       reinitialised: extra.reinitialised ?? 0,
+      seconds: extra.seconds ?? 0,
+      history: extra.history ?? [],
     },
   };
 }
@@ -183,7 +204,9 @@ export class VqganTrainer {
     if (c.deadCodeSteps > 0 && s.step % c.deadCodeSteps === 0) {
       s.reinitialised += reviveDeadCodes(s, c, ae.outputs.z.data as Float32Array);
     }
-    info.imagesPerSecond = c.batch / ((performance.now() - t0) / 1000);
+    const seconds = (performance.now() - t0) / 1000;
+    s.seconds += seconds;
+    info.imagesPerSecond = c.batch / seconds;
     return info;
   }
 

@@ -1,0 +1,178 @@
+// `unmask train vqgan` and `unmask train prior`: parse options, pick the data and config, run the
+// library's training loop with progress, and stop cleanly (with a checkpoint) on Ctrl-C.
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type DataName, dataCredit, loadImageData } from './data.ts';
+import { createProgress } from './progress.ts';
+import { PRIOR_PRESETS } from '../models/prior-config.ts';
+import { VQGAN_PRESETS, parseVqganConfig } from '../models/vqgan-config.ts';
+import { runPriorTraining } from '../tasks/run-prior.ts';
+import { runVqganTraining } from '../tasks/run-vqgan.ts';
+import { int, positiveNumber } from './parse.ts';
+
+function readJsonFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new Error(`${file}: cannot read the config file — check the path`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message}) — fix the file`);
+  }
+}
+
+/** Sets `stop.requested` on the first Ctrl-C (the run checkpoints and ends); a second one exits at once. */
+function stopOnInterrupt(): { requested: boolean; dispose: () => void } {
+  const stop = { requested: false, dispose: () => {} };
+  const handler = () => {
+    if (stop.requested) process.exit(130);
+    stop.requested = true;
+    process.stderr.write('\nunmask: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n');
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  stop.dispose = () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+  return stop;
+}
+
+export function registerTrain(program: Command): void {
+  const train = program.command('train').description('train a VQGAN tokenizer or an absorbing-diffusion prior');
+
+  train
+    .command('vqgan')
+    .description('train the VQGAN tokenizer on images')
+    .requiredOption('--data <name|dir>', 'fashion, emoji, emoji64, or a folder of PNG/JPEG images')
+    .requiredOption('--out <run>', 'run directory (checkpoints, model card, reconstructions.png)')
+    .option('--config <file>', 'JSON with VQGAN settings overriding the preset for the data')
+    .option('--steps <n>', 'train until this many steps in total', int('--steps', 1), 20000)
+    .option('--batch <b>', 'batch size', int('--batch', 1))
+    .option('--seed <s>', 'random seed', int('--seed', 0), 0)
+    .option('--resume', 'continue the run in --out')
+    .option('--checkpoint-every <n>', 'steps between checkpoints (with validation)', int('--checkpoint-every', 1), 500)
+    .option('--no-flip', 'no random left–right flips')
+    .option('--json', 'JSON lines instead of a progress bar')
+    .action(async (o) => {
+      const data = await loadImageData(o.data as DataName);
+      const preset = VQGAN_PRESETS[data.preset] ?? {};
+      const overrides = o.config ? readJsonFile(o.config) : {};
+      const config = parseVqganConfig({ ...preset, channels: data.train.channels, imageSize: data.train.size, ...overrides, ...(o.batch ? { batch: o.batch } : {}) });
+      const stop = stopOnInterrupt();
+      const progress = createProgress({ task: 'train vqgan', total: o.steps, json: o.json });
+      try {
+        await runVqganTraining({
+          out: o.out,
+          config,
+          train: data.train,
+          val: data.val,
+          steps: o.steps,
+          seed: o.seed,
+          resume: !!o.resume,
+          checkpointEvery: o.checkpointEvery,
+          flip: o.flip,
+          valImages: 512,
+          command: `unmask ${process.argv.slice(2).join(' ')}`,
+          dataCredit: dataCredit(data.preset),
+          stop,
+          onStep: (i) =>
+            progress.update(i.step, {
+              rec: i.rec,
+              cb: i.codebook,
+              ...(i.gan !== undefined ? { gan: i.gan, d: i.discLoss ?? 0 } : {}),
+              ppl: i.perplexity,
+              'img/s': i.imagesPerSecond,
+            }),
+          onCheckpoint: (e) => {
+            const line = `checkpoint step ${e.step}: val PSNR ${e.psnr.toFixed(2)} dB, ${(100 * e.codesUsed).toFixed(1)}% codes used, perplexity ${e.perplexity.toFixed(1)} → ${e.dir}`;
+            if (o.json) process.stdout.write(`${JSON.stringify({ event: 'checkpoint', ...e })}\n`);
+            else process.stderr.write(`\n${line}\n`);
+          },
+        });
+      } finally {
+        progress.stop();
+        stop.dispose();
+      }
+    });
+
+  train
+    .command('prior')
+    .description('train the absorbing-diffusion prior on a tokenizer\'s codes')
+    .option('--vqgan <run>', 'the tokenizer: a run directory of unmask train vqgan (not needed with --resume)')
+    .requiredOption('--data <name|dir>', 'the images the tokenizer was trained on: fashion, emoji, emoji64, or a folder')
+    .requiredOption('--out <run>', 'run directory (checkpoints holding a complete model, samples.png, model card)')
+    .option('--preset <name>', `prior size preset (${Object.keys(PRIOR_PRESETS).join(', ')})`, 'small')
+    .option('--layers <n>', 'transformer layers', int('--layers', 1))
+    .option('--dim <d>', 'width', int('--dim', 8))
+    .option('--heads <h>', 'attention heads', int('--heads', 1))
+    .option('--loss <type>', 'elbo, reweighted_elbo or mlm')
+    .option('--time-sampling <mode>', 'uniform or importance')
+    .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
+    .option('--steps <n>', 'train until this many steps in total', int('--steps', 1), 20000)
+    .option('--batch <b>', 'batch size', int('--batch', 1))
+    .option('--seed <s>', 'random seed', int('--seed', 0), 0)
+    .option('--resume', 'continue the run in --out')
+    .option('--checkpoint-every <n>', 'steps between checkpoints (with validation ELBO and samples)', int('--checkpoint-every', 1), 1000)
+    .option('--json', 'JSON lines instead of a progress bar')
+    .action(async (o) => {
+      const preset = PRIOR_PRESETS[o.preset];
+      if (!preset) throw new Error(`unknown prior preset '${o.preset}' — use one of ${Object.keys(PRIOR_PRESETS).join(', ')}`);
+      const data = await loadImageData(o.data as DataName);
+      const config = {
+        ...preset,
+        ...(o.layers ? { layers: o.layers } : {}),
+        ...(o.dim ? { dim: o.dim } : {}),
+        ...(o.heads ? { heads: o.heads } : {}),
+        ...(o.loss ? { loss: o.loss } : {}),
+        ...(o.timeSampling ? { timeSampling: o.timeSampling } : {}),
+        ...(o.lr ? { lr: o.lr } : {}),
+        ...(o.batch ? { batch: o.batch } : {}),
+      };
+      const stop = stopOnInterrupt();
+      let progress = createProgress({ task: 'encode data', total: data.train.count + data.val.count, json: o.json });
+      let encoded = 0;
+      let lastTotal = 0;
+      try {
+        await runPriorTraining({
+          out: o.out,
+          vqgan: o.vqgan,
+          config,
+          train: data.train,
+          val: data.val,
+          steps: o.steps,
+          seed: o.seed,
+          resume: !!o.resume,
+          checkpointEvery: o.checkpointEvery,
+          valLatents: 256,
+          elboTimes: 16,
+          sampleSteps: 32,
+          cacheDir: join(process.cwd(), '.cache'),
+          command: `unmask ${process.argv.slice(2).join(' ')}`,
+          dataCredit: dataCredit(data.preset),
+          stop,
+          onEncode: (done, total) => {
+            if (done < lastTotal) encoded += lastTotal;
+            lastTotal = total;
+            progress.update(Math.min(encoded + done, data.train.count + data.val.count));
+          },
+          onStart: () => {
+            progress.stop();
+            progress = createProgress({ task: 'train prior', total: o.steps, json: o.json });
+          },
+          onStep: (i) => progress.update(i.step, { loss: i.loss, elbo: i.elbo, lr: i.lr, 'samples/s': i.samplesPerSecond }),
+          onCheckpoint: (e) => {
+            if (o.json) process.stdout.write(`${JSON.stringify({ event: 'checkpoint', ...e })}\n`);
+            else process.stderr.write(`\ncheckpoint step ${e.step}: validation ELBO ${e.elbo.toFixed(4)} bits/token → ${e.dir}\n`);
+          },
+        });
+      } finally {
+        progress.stop();
+        stop.dispose();
+      }
+    });
+}

@@ -1,0 +1,153 @@
+// A whole prior training run: the dataset encoded once by the tokenizer, then steps with progress,
+// validation ELBO and sample grids at each checkpoint, atomic checkpoints that hold a complete model.
+import type { ImageSet } from '../data/image-set.ts';
+import { batchImages, encodePng, imageGrid } from '../data/png.ts';
+import { findCheckpoint } from '../engine/checkpoint.ts';
+import type { ParamStore } from '../engine/params.ts';
+import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
+import { latentSize } from '../models/vqgan-config.ts';
+import { generate } from './edit.ts';
+import { encodeDataset, tokenizerHash } from './latents.ts';
+import { UnmaskModel } from './model.ts';
+import { RunError } from './run-vqgan.ts';
+import { Tokenizer } from './tokenizer.ts';
+import { type LatentSet, type PriorStepInfo, PriorTrainer, type PriorTrainState, elboTimes, initPriorState, loadPriorCheckpoint, savePriorCheckpoint, validationElbo } from './train-prior.ts';
+import { loadVqganCheckpoint } from './train-vqgan.ts';
+
+export interface PriorEval {
+  step: number;
+  /** Stratified validation ELBO, bits per token. */
+  elbo: number;
+}
+
+export interface PriorRunOptions {
+  out: string;
+  /** The tokenizer's run directory (for a new run; a resumed run carries its own copy). */
+  vqgan?: string;
+  /** Prior settings other than codebookSize and latent (which come from the tokenizer). */
+  config: Partial<PriorConfig>;
+  train: ImageSet;
+  val: ImageSet;
+  steps: number;
+  seed: number;
+  resume: boolean;
+  checkpointEvery: number;
+  /** Validation grids for the ELBO, and times per grid. */
+  valLatents: number;
+  elboTimes: number;
+  /** Sampling steps for the grid saved at each checkpoint. */
+  sampleSteps: number;
+  cacheDir: string;
+  command: string;
+  dataCredit: string;
+  stop?: { requested: boolean };
+  onStart?: (info: { step: number; steps: number; resumed: boolean; parameters: number }) => void;
+  onEncode?: (done: number, total: number) => void;
+  onStep?: (info: PriorStepInfo & { steps: number }) => void;
+  onCheckpoint?: (info: PriorEval & { dir: string }) => void;
+}
+
+interface Opened {
+  config: PriorConfig;
+  tokenizer: Tokenizer;
+  tokenizerConfig: ReturnType<typeof loadVqganCheckpoint>['config'];
+  tokenizerParams: ParamStore;
+  state: PriorTrainState;
+  resumed: boolean;
+  history: PriorEval[];
+  seconds: number;
+}
+
+function open(o: PriorRunOptions): Opened {
+  if (findCheckpoint(o.out)) {
+    if (!o.resume) throw new RunError(`${o.out} already holds a training run; pass --resume to continue it, or choose another --out`);
+    const r = loadPriorCheckpoint(o.out);
+    const extra = r.extra as { history?: PriorEval[]; seconds?: number };
+    return { config: r.prior, tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams), tokenizerConfig: r.tokenizer, tokenizerParams: r.tokenizerParams, state: r.state, resumed: true, history: extra.history ?? [], seconds: extra.seconds ?? 0 };
+  }
+  if (!o.vqgan) throw new RunError('a new prior needs --vqgan RUN, the tokenizer trained by unmask train vqgan');
+  const vq = loadVqganCheckpoint(o.vqgan);
+  const config = parsePriorConfig({ ...o.config, codebookSize: vq.config.codebookSize, latent: latentSize(vq.config) });
+  return {
+    config,
+    tokenizer: Tokenizer.fromParams(vq.config, vq.state.ema),
+    tokenizerConfig: vq.config,
+    tokenizerParams: vq.state.ema,
+    state: initPriorState(config, o.seed),
+    resumed: false,
+    history: [],
+    seconds: 0,
+  };
+}
+
+export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainState> {
+  const run = open(o);
+  const vq = run.tokenizerConfig;
+  if (o.train.channels !== vq.channels || o.train.size !== vq.imageSize) {
+    throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the tokenizer takes ${vq.imageSize}×${vq.imageSize} with ${vq.channels}`);
+  }
+  const key = tokenizerHash(vq, run.tokenizerParams);
+  const train = await encodeDataset(run.tokenizer, key, o.train, o.cacheDir, o.onEncode);
+  const valAll = await encodeDataset(run.tokenizer, key, o.val, o.cacheDir, o.onEncode);
+  const nVal = Math.min(o.valLatents, valAll.count);
+  const n = run.config.latent * run.config.latent;
+  const val: LatentSet = { count: nVal, tokens: valAll.tokens.subarray(0, nVal * n) };
+  const trainer = new PriorTrainer(run.config, run.state, train);
+  o.onStart?.({ step: run.state.step, steps: o.steps, resumed: run.resumed, parameters: run.state.params.count() });
+  try {
+    while (run.state.step < o.steps) {
+      const t0 = performance.now();
+      const info = await trainer.step();
+      run.seconds += (performance.now() - t0) / 1000;
+      o.onStep?.({ ...info, steps: o.steps });
+      const last = run.state.step >= o.steps || o.stop?.requested;
+      if (run.state.step % o.checkpointEvery === 0 || last) {
+        const t1 = performance.now();
+        await checkpoint(o, run, val);
+        run.seconds += (performance.now() - t1) / 1000;
+      }
+      if (o.stop?.requested) break;
+    }
+  } finally {
+    await trainer.release();
+    await run.tokenizer.release();
+  }
+  return run.state;
+}
+
+async function checkpoint(o: PriorRunOptions, run: Opened, val: LatentSet): Promise<void> {
+  const s = run.state;
+  const elbo = await validationElbo(run.config, s.ema, val, elboTimes(run.config.latent ** 2, o.elboTimes), 1234);
+  const result: PriorEval = { step: s.step, elbo };
+  run.history = [...run.history.filter((h) => h.step !== s.step), result];
+  const model = new UnmaskModel(o.out, run.tokenizer, run.config, s.ema, null);
+  const samples = await generate(model, { n: 16, steps: Math.min(o.sampleSteps, run.config.latent ** 2), temperature: 0.9, seed: 0 });
+  await model.denoiser().release();
+  const im = samples.images;
+  const grid = imageGrid(batchImages(im.data, [im.n, im.channels, im.height, im.width]), { cols: 8 });
+  savePriorCheckpoint(o.out, run.config, run.tokenizerConfig, run.tokenizerParams, s, { history: run.history, seconds: run.seconds }, {
+    'model-card.md': priorCard(o, run),
+    'samples.png': await encodePng(grid),
+  });
+  o.onCheckpoint?.({ ...result, dir: o.out });
+}
+
+function priorCard(o: PriorRunOptions, run: Opened): string {
+  const c = run.config;
+  const vq = run.tokenizerConfig;
+  const rows = run.history.map((h) => `| ${h.step} | ${h.elbo.toFixed(4)} |`);
+  return `# unmask model: absorbing-diffusion prior + VQGAN tokenizer
+
+- Data: ${o.train.name} (${o.train.count} training images). ${o.dataCredit}
+- Tokenizer: ${vq.imageSize}×${vq.imageSize}×${vq.channels} images ↔ ${c.latent}×${c.latent} codes, codebook ${c.codebookSize}.
+- Prior: ${c.layers} layers, width ${c.dim}, ${c.heads} heads, ${run.state.params.count()} parameters; loss ${c.loss}, time sampling ${c.timeSampling}, ${c.maskSchedule} masking; Adam lr ${c.lr} with ${c.warmup} warm-up steps, batch ${c.batch}, EMA ${c.emaDecay}${c.gradClip ? `, gradient clip ${c.gradClip}` : ''}. Seed ${o.seed}.
+- Command: \`${o.command}\`
+- Steps: ${run.state.step}; training time ${(run.seconds / 60).toFixed(1)} min on this machine.
+
+Validation ELBO (EMA weights; ${o.elboTimes} stratified times × ${o.valLatents} validation grids; bits per token):
+
+| step | ELBO (bits/token) |
+|---|---|
+${rows.join('\n')}
+`;
+}

@@ -1,0 +1,114 @@
+// A whole VQGAN training run: start or resume, step with progress, evaluate and checkpoint periodically
+// (atomically, with a reconstruction grid and a model card), and stop cleanly on request.
+import type { ImageSet } from '../data/image-set.ts';
+import { batchImages, encodePng, imageGrid } from '../data/png.ts';
+import { findCheckpoint } from '../engine/checkpoint.ts';
+import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
+import { perplexity, initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganEval, type VqganStepInfo, VqganTrainer, type VqganTrainState } from './train-vqgan.ts';
+import { psnr } from './tokenizer.ts';
+
+export interface VqganRunOptions {
+  out: string;
+  config: VqganConfig;
+  train: ImageSet;
+  val: ImageSet;
+  /** Train until this many steps in total. */
+  steps: number;
+  seed: number;
+  resume: boolean;
+  checkpointEvery: number;
+  flip: boolean;
+  /** Validation images used for PSNR and code usage. */
+  valImages: number;
+  /** The command line, for the model card. */
+  command: string;
+  dataCredit: string;
+  /** Set to true (e.g. on SIGINT) to checkpoint and stop after the current step. */
+  stop?: { requested: boolean };
+  onStart?: (info: { step: number; steps: number; resumed: boolean; parameters: number }) => void;
+  onStep?: (info: VqganStepInfo & { steps: number }) => void;
+  onCheckpoint?: (info: VqganEval & { dir: string }) => void;
+}
+
+export class RunError extends Error {
+  override name = 'RunError';
+}
+
+/** Opens the run: a fresh state, or the checkpoint in `out` when resuming. */
+function open(o: VqganRunOptions): { config: VqganConfig; state: VqganTrainState; resumed: boolean } {
+  const existing = findCheckpoint(o.out);
+  if (existing && !o.resume) {
+    throw new RunError(`${o.out} already holds a training run; pass --resume to continue it, or choose another --out`);
+  }
+  if (existing) {
+    const { config, state } = loadVqganCheckpoint(o.out);
+    return { config, state, resumed: true };
+  }
+  return { config: o.config, state: initVqganState(o.config, o.seed), resumed: false };
+}
+
+export async function runVqganTraining(o: VqganRunOptions): Promise<VqganTrainState> {
+  const { config, state, resumed } = open(o);
+  if (o.train.channels !== config.channels || o.train.size !== config.imageSize) {
+    throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the model takes ${config.imageSize}×${config.imageSize} with ${config.channels}`);
+  }
+  const trainer = new VqganTrainer(config, state, o.train, { flip: o.flip });
+  o.onStart?.({ step: state.step, steps: o.steps, resumed, parameters: state.params.count() });
+  try {
+    while (state.step < o.steps) {
+      const info = await trainer.step();
+      o.onStep?.({ ...info, steps: o.steps });
+      const last = state.step >= o.steps || o.stop?.requested;
+      if (state.step % o.checkpointEvery === 0 || last) await checkpoint(o, config, trainer);
+      if (o.stop?.requested) break;
+    }
+  } finally {
+    await trainer.release();
+  }
+  return state;
+}
+
+async function checkpoint(o: VqganRunOptions, config: VqganConfig, trainer: VqganTrainer): Promise<void> {
+  const s = trainer.state;
+  const n = Math.min(o.valImages, o.val.count);
+  const per = config.channels * config.imageSize * config.imageSize;
+  const images = new Float32Array(n * per);
+  for (let i = 0; i < n; i++) o.val.read(i, images, i * per);
+  const tok = await trainer.tokenizer();
+  const codes = await tok.encode(images, n);
+  const recon = await tok.decode(codes, n);
+  await tok.release();
+  const used = new Set(Array.from(codes, Number)).size;
+  const result: VqganEval = {
+    step: s.step,
+    psnr: psnr(images, recon, n),
+    codesUsed: used / config.codebookSize,
+    perplexity: perplexity(codes, config.codebookSize),
+  };
+  s.history = [...s.history.filter((h) => h.step !== s.step), result];
+  const shape = [n, config.channels, config.imageSize, config.imageSize] as const;
+  const show = Math.min(8, n);
+  const grid = imageGrid([...batchImages(images, shape).slice(0, show), ...batchImages(recon, shape).slice(0, show)], { cols: show });
+  saveVqganCheckpoint(o.out, config, s, { 'model-card.md': vqganCard(o, config, s), 'reconstructions.png': await encodePng(grid) });
+  o.onCheckpoint?.({ ...result, dir: o.out });
+}
+
+function vqganCard(o: VqganRunOptions, c: VqganConfig, s: VqganTrainState): string {
+  const last = s.history[s.history.length - 1];
+  const rows = s.history.map((h) => `| ${h.step} | ${h.psnr.toFixed(2)} | ${(100 * h.codesUsed).toFixed(1)}% | ${h.perplexity.toFixed(1)} |`);
+  return `# VQGAN tokenizer
+
+- Data: ${o.train.name} (${o.train.count} training images), validated on the first ${Math.min(o.valImages, o.val.count)} of ${o.val.name}. ${o.dataCredit}
+- Architecture: ${c.imageSize}×${c.imageSize}×${c.channels} images → ${latentSize(c)}×${latentSize(c)} codes from a codebook of ${c.codebookSize} × ${c.embDim}; nf ${c.nf}, ch_mult [${c.chMult}], ${c.resBlocks} res block(s) per level, attention at [${c.attnResolutions}]; PatchGAN with ${c.discLayers} layers, ndf ${c.ndf}, from step ${c.discStartStep}.
+- Parameters: ${s.params.count()} (including the discriminator).
+- Perceptual term: ${c.perceptual === 'none' ? 'none' : c.perceptual === 'disc-features' ? `discriminator feature matching (L1 on PatchGAN activations), weight ${c.perceptualWeight}; no pretrained network` : `ONNX feature network ${c.perceptual}`}.
+- Training: Adam, lr ${c.lr}, batch ${c.batch}, EMA ${c.emaDecay}, dead-code re-initialisation every ${c.deadCodeSteps} steps (${s.reinitialised} codes re-initialised so far). Seed ${o.seed}.
+- Command: \`${o.command}\`
+- Steps: ${s.step}; training time ${(s.seconds / 60).toFixed(1)} min on this machine.
+${last ? `- Validation (EMA weights, step ${last.step}): PSNR ${last.psnr.toFixed(2)} dB, ${(100 * last.codesUsed).toFixed(1)}% of codes used, perplexity ${last.perplexity.toFixed(1)}.` : ''}
+
+| step | val PSNR (dB) | codes used | perplexity |
+|---|---|---|---|
+${rows.join('\n')}
+`;
+}
