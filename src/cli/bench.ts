@@ -4,6 +4,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { type BenchCase, benchEngine } from '../bench/engine.ts';
+import { benchSample } from '../bench/sample.ts';
+import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
+import { int } from './parse.ts';
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('measure speed: medians of timed runs after warm-up').helpCommand(false);
@@ -28,6 +31,29 @@ export function registerBench(program: Command): void {
           process.stdout.write(JSON.stringify(line) + '\n');
         },
       });
+    });
+
+  bench
+    .command('sample')
+    .description('seconds per image to sample with a prior of this size (random weights), through the real sampler')
+    .option('--layers <n>', 'transformer layers', int('--layers', 1), 8)
+    .option('--dim <d>', 'width', int('--dim', 8), 256)
+    .option('--heads <h>', 'attention heads', int('--heads', 1), 8)
+    .option('--tokens <n>', 'tokens per image (a square number)', int('--tokens', 1), 256)
+    .option('--codebook <k>', 'codebook size', int('--codebook', 2), 512)
+    .option('--batch <b>', 'images sampled together', int('--batch', 1), 16)
+    .option('--steps <s>', 'sampling steps', int('--steps', 1), 50)
+    .option('--schedule <order>', `${Object.keys(SAMPLERS).join(' or ')}`, 'random')
+    .option('--runs <n>', 'timed runs (median)', int('--runs', 1), 3)
+    .option('--json', 'one JSON object with a seconds_per_image field')
+    .action(async (o: { layers: number; dim: number; heads: number; tokens: number; codebook: number; batch: number; steps: number; schedule: string; runs: number; json?: boolean }) => {
+      if (!(o.schedule in SAMPLERS)) throw new Error(`--schedule must be ${Object.keys(SAMPLERS).join(' or ')}, got '${o.schedule}'`);
+      if (o.steps > o.tokens) throw new Error(`--steps must be at most --tokens (${o.tokens}), got ${o.steps}`);
+      if (!o.json) process.stderr.write('building sessions, then sampling…\n');
+      const r = await benchSample({ ...o, sampler: o.schedule as SamplerName });
+      const line = { case: 'sample', layers: o.layers, dim: o.dim, heads: o.heads, tokens: o.tokens, codebook: o.codebook, batch: o.batch, steps: o.steps, schedule: o.schedule, ...r };
+      if (o.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+      else process.stdout.write(`${r.seconds_per_image.toFixed(3)} s per image (${r.seconds_per_batch.toFixed(2)} s per batch of ${o.batch}, ${o.steps} steps, ${o.schedule}); one full forward pass ${r.forward_ms.toFixed(1)} ms\n`);
     });
 }
 

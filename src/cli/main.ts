@@ -4,6 +4,8 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { registerBench } from './bench.ts';
+import { registerGenerate } from './generate.ts';
+import { registerTokenize } from './tokenize.ts';
 import { registerTrain } from './train.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -21,7 +23,9 @@ export async function main(argv: string[]): Promise<number> {
     // Subcommands made with .command() inherit these two, so every parse error comes back here.
     .exitOverride()
     .configureOutput({ outputError: () => {} });
+  registerGenerate(program);
   registerTrain(program);
+  registerTokenize(program);
   registerBench(program);
 
   try {

@@ -40,9 +40,9 @@ export async function sampleTokens(denoiser: Denoiser, tokens: Int32Array, batch
   const temperature = opts.temperature ?? 1;
   if (tokens.length !== batch * n) throw new SampleError(`token grids hold ${tokens.length} values, expected ${batch}×${n}`);
   if (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > n) {
-    throw new SampleError(`steps must be an integer from 1 to ${n} (the number of tokens), got ${opts.steps}`);
+    throw new SampleError(`steps must be an integer from 1 to ${n} (the number of tokens), got ${opts.steps} — pass --steps between 1 and ${n}`);
   }
-  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new SampleError(`temperature must be > 0, got ${opts.temperature}`);
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new SampleError(`temperature must be > 0, got ${opts.temperature} — pass a positive --temp`);
   const sampler = SAMPLERS[opts.sampler ?? 'random'];
   if (!sampler) throw new SampleError(`unknown sampler '${opts.sampler}' (use random or confidence)`);
   const out = tokens.slice();

@@ -1,0 +1,79 @@
+// `unmask reconstruct | encode | decode`: images ↔ code grids with a trained tokenizer.
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { readImage, writeImage } from '../data/png.ts';
+import { writeFileAtomic } from '../engine/checkpoint.ts';
+import { loadTokenizer } from '../tasks/load.ts';
+import { psnr, type Tokenizer } from '../tasks/tokenizer.ts';
+
+const MODEL_HELP = 'a VQGAN run directory, a complete model, or an embedded model name';
+
+async function readFor(tok: Tokenizer, file: string) {
+  const c = tok.config;
+  return readImage(file, { channels: c.channels as 1 | 3, size: { width: c.imageSize, height: c.imageSize }, fit: 'cover' });
+}
+
+const CodesFile = z.object({ height: z.number().int().positive(), width: z.number().int().positive(), codes: z.array(z.array(z.number().int().min(0))) });
+
+export function registerTokenize(program: Command): void {
+  program
+    .command('reconstruct')
+    .description('encode an image to codes and decode it back')
+    .requiredOption('--model <dir>', MODEL_HELP)
+    .requiredOption('--in <image>', 'image (scaled and centre-cropped to the model size)')
+    .requiredOption('--out <png>', 'where to write the reconstruction')
+    .action(async (o: { model: string; in: string; out: string }) => {
+      const tok = loadTokenizer(o.model);
+      const img = await readFor(tok, o.in);
+      const rec = await tok.reconstruct(img.data, 1);
+      await writeImage(o.out, { ...img, data: rec });
+      process.stderr.write(`wrote ${o.out}: PSNR ${psnr(img.data, rec, 1).toFixed(2)} dB against the input\n`);
+      await tok.release();
+    });
+
+  program
+    .command('encode')
+    .description('image → code grid (JSON: {height, width, codes: rows of code indices})')
+    .requiredOption('--model <dir>', MODEL_HELP)
+    .requiredOption('--in <image>', 'image (scaled and centre-cropped to the model size)')
+    .requiredOption('--out <json>', 'where to write the codes')
+    .action(async (o: { model: string; in: string; out: string }) => {
+      const tok = loadTokenizer(o.model);
+      const img = await readFor(tok, o.in);
+      const codes = Array.from(await tok.encode(img.data, 1), Number);
+      const h = tok.latent;
+      const rows = Array.from({ length: h }, (_, y) => codes.slice(y * h, (y + 1) * h));
+      writeFileAtomic(o.out, `${JSON.stringify({ height: h, width: h, codes: rows })}\n`);
+      process.stderr.write(`wrote ${o.out}: ${h}×${h} codes\n`);
+      await tok.release();
+    });
+
+  program
+    .command('decode')
+    .description('code grid (JSON from unmask encode) → image')
+    .requiredOption('--model <dir>', MODEL_HELP)
+    .requiredOption('--in <json>', 'codes written by unmask encode')
+    .requiredOption('--out <png>', 'where to write the image')
+    .action(async (o: { model: string; in: string; out: string }) => {
+      const tok = loadTokenizer(o.model);
+      let parsed: z.infer<typeof CodesFile>;
+      try {
+        parsed = CodesFile.parse(JSON.parse(readFileSync(o.in, 'utf8')));
+      } catch {
+        throw new Error(`${o.in}: not a code grid — give the JSON written by unmask encode ({height, width, codes})`);
+      }
+      const k = tok.config.codebookSize;
+      const flat = parsed.codes.flat();
+      if (parsed.codes.length !== parsed.height || parsed.codes.some((r) => r.length !== parsed.width)) {
+        throw new Error(`${o.in}: codes are not ${parsed.height} rows of ${parsed.width} — fix the grid`);
+      }
+      const bad = flat.find((v) => v >= k);
+      if (bad !== undefined) throw new Error(`${o.in}: code ${bad} is outside this model's codebook of ${k} — use the model that encoded it`);
+      const f = tok.pixelsPerToken;
+      const data = await tok.decodeAt(BigInt64Array.from(flat, (v) => BigInt(v)), 1, parsed.height, parsed.width);
+      await writeImage(o.out, { channels: tok.config.channels, height: parsed.height * f, width: parsed.width * f, data });
+      process.stderr.write(`wrote ${o.out}\n`);
+      await tok.release();
+    });
+}
