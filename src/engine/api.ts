@@ -14,7 +14,9 @@ export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[
     t = rule.type(inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })), attrs);
   } catch (e) {
     if (e instanceof GraphError && !e.message.startsWith(`${op}:`)) {
-      throw new GraphError(`${op}: ${e.message}; inputs ${inputs.map(String).join(', ')}`);
+      // Shared rules name the ONNX op ('Add: …'); name the function that was called instead, once.
+      const detail = e.message.replace(new RegExp(`^${op}: `, 'i'), '');
+      throw new GraphError(`${op}: ${detail}; inputs ${inputs.map(String).join(', ')}`);
     }
     throw e;
   }
@@ -174,16 +176,20 @@ export function oneHot(indices: Tensor, depth: number, dtype: DType = 'float32')
   return apply('oneHot', [indices], { depth, dtype });
 }
 
+// Reducing over no axes returns x: ONNX would read an empty axis list as "all axes".
 export function reduceSum(x: Tensor, axes?: number[], keepDims = false): Tensor {
-  return apply('reduceSum', [x], { axes: normAxes(axes, x.rank, 'reduceSum'), keepDims });
+  const ax = normAxes(axes, x.rank, 'reduceSum');
+  return ax.length ? apply('reduceSum', [x], { axes: ax, keepDims }) : x;
 }
 
 export function reduceMean(x: Tensor, axes?: number[], keepDims = false): Tensor {
-  return apply('reduceMean', [x], { axes: normAxes(axes, x.rank, 'reduceMean'), keepDims });
+  const ax = normAxes(axes, x.rank, 'reduceMean');
+  return ax.length ? apply('reduceMean', [x], { axes: ax, keepDims }) : x;
 }
 
 export function reduceMax(x: Tensor, axes?: number[], keepDims = false): Tensor {
-  return apply('reduceMax', [x], { axes: normAxes(axes, x.rank, 'reduceMax'), keepDims });
+  const ax = normAxes(axes, x.rank, 'reduceMax');
+  return ax.length ? apply('reduceMax', [x], { axes: ax, keepDims }) : x;
 }
 
 export function argMax(x: Tensor, axis: number, keepDims = false): Tensor {

@@ -115,7 +115,8 @@ export const greater = binaryRule('Greater', (a, b) => +(a > b), null, NUMERIC, 
 export const where: OpRule<None> = {
   type: ([c, a, b]) => {
     if (c.dtype !== 'bool') throw new GraphError(`where: condition must be bool, got ${c.dtype}`);
-    const t = broadcastType('where', [a, b], [...NUMERIC, 'bool']);
+    // no bool branches: ONNX Runtime's CPU Where has no bool kernel
+    const t = broadcastType('where', [a, b], NUMERIC);
     const shape = broadcastShapes(c.shape, t.shape);
     if (!shape) throw new GraphError(`where: condition ${fmtShape(c.shape)} does not broadcast with ${fmtShape(t.shape)}`);
     return { shape, dtype: t.dtype };
@@ -155,8 +156,9 @@ export const leakyRelu: OpRule<{ alpha: number }> = {
     return x;
   },
   onnx: (e, ins, o, a) => e.node('LeakyRelu', ins, [o], { alpha: { float: a.alpha } }),
-  eval: ([x], a, t) => evalBroadcast([x], t, (v) => (v >= 0 ? v : a.alpha * v)),
-  grad: (g, { inputs: [x], attrs }) => [F.where(F.greater(x, 0), g, F.mul(g, attrs.alpha))],
+  // ONNX stores alpha as a float32 attribute, so float64 graphs use the rounded slope too
+  eval: ([x], a, t) => evalBroadcast([x], t, (v) => (v >= 0 ? v : Math.fround(a.alpha) * v)),
+  grad: (g, { inputs: [x], attrs }) => [F.where(F.greater(x, 0), g, F.mul(g, Math.fround(attrs.alpha)))],
 };
 
 export const cast: OpRule<{ to: DType }> = {

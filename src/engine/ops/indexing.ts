@@ -98,11 +98,15 @@ export const scatterAdd: OpRule<None> = {
 };
 
 export const scatterElementsAdd: OpRule<{ axis: number }> = {
-  type: ([data, idx, upd]) => {
+  type: ([data, idx, upd], a) => {
     needIndices('scatterElementsAdd', idx);
     if (fmtShape(upd.shape) !== fmtShape(idx.shape) || idx.shape.length !== data.shape.length) {
       throw new GraphError(`scatterElementsAdd: updates ${fmtShape(upd.shape)} and indices ${fmtShape(idx.shape)} must match, with the rank of data ${fmtShape(data.shape)}`);
     }
+    if (idx.shape.some((d, i) => i !== a.axis && d > data.shape[i])) {
+      throw new GraphError(`scatterElementsAdd: indices ${fmtShape(idx.shape)} exceed data ${fmtShape(data.shape)} off axis ${a.axis}`);
+    }
+    if (upd.dtype !== data.dtype) throw new GraphError(`scatterElementsAdd: updates are ${upd.dtype}, data ${data.dtype}`);
     return data;
   },
   onnx: (e, ins, o, a) => e.node('ScatterElements', ins, [o], { axis: a.axis, reduction: 'add' }),

@@ -7,7 +7,7 @@ import type { ConvAttrs, OpRule, TType } from './types.ts';
 type None = Record<string, never>;
 
 function floatPair(op: string, a: TType, b: TType): void {
-  if (a.dtype !== b.dtype) throw new GraphError(`${op}: dtypes differ: ${a.dtype} vs ${b.dtype}`);
+  if (a.dtype !== b.dtype) throw new GraphError(`${op}: dtypes differ: ${a.dtype}${fmtShape(a.shape)} vs ${b.dtype}${fmtShape(b.shape)}`);
   if (a.dtype !== 'float32' && a.dtype !== 'float64') throw new GraphError(`${op}: unsupported dtype ${a.dtype}`);
 }
 
@@ -82,6 +82,7 @@ export const conv: OpRule<ConvAttrs> = {
     if (w.shape[1] * a.groups !== x.shape[1]) {
       throw new GraphError(`conv: weight ${fmtShape(w.shape)} expects ${w.shape[1] * a.groups} input channels, input ${fmtShape(x.shape)} has ${x.shape[1]}`);
     }
+    if (w.shape[0] % a.groups !== 0) throw new GraphError(`conv: weight ${fmtShape(w.shape)} has ${w.shape[0]} output channels, not divisible into ${a.groups} groups`);
     const [, , kh, kw] = w.shape;
     const h = convOut(x.shape[2], kh, a.strides[0], a.dilations[0], a.pads[0], a.pads[2]);
     const wd = convOut(x.shape[3], kw, a.strides[1], a.dilations[1], a.pads[1], a.pads[3]);

@@ -1,7 +1,7 @@
 // Reductions over axes, arg-extrema and (log-)softmax.
 import * as F from '../api.ts';
 import { GraphError, type Tensor, sizeOf } from '../graph.ts';
-import { type NDArray, nd, stridesOf, unravel } from '../ndarray.ts';
+import { type NDArray, nd, roundTo, stridesOf, unravel } from '../ndarray.ts';
 import type { OpRule, TType } from './types.ts';
 
 type ReduceAttrs = { axes: number[]; keepDims: boolean };
@@ -52,7 +52,8 @@ export const reduceSum: OpRule<ReduceAttrs> = {
 export const reduceMean: OpRule<ReduceAttrs> = {
   type: ([x], a) => reduceType('reduceMean', x, a),
   onnx: (e, ins, o, a) => e.node('ReduceMean', ins, [o], { axes: a.axes, keepdims: a.keepDims ? 1 : 0 }),
-  eval: ([x], a, t) => evalReduce(x, a.axes, t, 0, (s, v) => s + v, (s, n) => s / n),
+  // an integer mean truncates toward zero, as in ONNX Runtime
+  eval: ([x], a, t) => evalReduce(x, a.axes, t, 0, (s, v) => s + v, (s, n) => roundTo(t.dtype, s / n)),
   grad: (g, { inputs: [x], attrs }) => {
     const n = sizeOf(attrs.axes.map((ax) => x.shape[ax]));
     return [spread(F.div(g, n), x, attrs.axes)];
@@ -75,7 +76,11 @@ type ArgAttrs = { axis: number; keepDims: boolean };
 
 function argRule(onnxOp: string, better: (v: number, best: number) => boolean): OpRule<ArgAttrs> {
   return {
-    type: ([x], a) => ({ shape: reducedShape(x.shape, [a.axis], a.keepDims), dtype: 'int64' }),
+    type: ([x], a) => {
+      // no bool kernel in ONNX Runtime's ArgMax/ArgMin
+      if (x.dtype === 'bool') throw new GraphError(`${onnxOp}: unsupported dtype bool`);
+      return { shape: reducedShape(x.shape, [a.axis], a.keepDims), dtype: 'int64' };
+    },
     onnx: (e, ins, o, a) => e.node(onnxOp, ins, [o], { axis: a.axis, keepdims: a.keepDims ? 1 : 0 }),
     eval: ([x], a, t) => {
       const r = nd(t.shape, 'int64');

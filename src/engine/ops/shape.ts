@@ -182,6 +182,8 @@ export const pad: OpRule<{ pads: number[]; value: number }> = {
 export const upsampleNearest2x: OpRule<None> = {
   type: ([x]) => {
     if (x.shape.length !== 4) throw new GraphError(`upsampleNearest2x: needs NCHW input, got ${fmtShape(x.shape)}`);
+    // ONNX Runtime's Resize has no int64 or bool kernel
+    if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new GraphError(`upsampleNearest2x: unsupported dtype ${x.dtype}`);
     const [n, c, h, w] = x.shape;
     return { shape: [n, c, 2 * h, 2 * w], dtype: x.dtype };
   },
