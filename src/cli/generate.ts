@@ -5,8 +5,9 @@ import { Option } from 'commander';
 import { join } from 'node:path';
 import { type Image, batchImages, imageGrid, readImage, writeImage } from '../data/png.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
+import { validationNll } from '../tasks/autoregressive.ts';
 import { type Box, type Images, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodeGrid, extend, generate, inpaint, stitch } from '../tasks/edit.ts';
-import { DEFAULT_MODEL, listModels, resolveModel } from '../tasks/load.ts';
+import { DEFAULT_MODEL, listModels } from '../tasks/load.ts';
 import { UnmaskModel } from '../tasks/model.ts';
 import { elboTimes, validationElbo } from '../tasks/train-prior.ts';
 import { int, positiveNumber } from './parse.ts';
@@ -45,8 +46,10 @@ async function runTask(
   inputs: Image[] = [],
   grid?: [number, number],
 ): Promise<void> {
-  const [h, w] = grid ?? model.denoiser().grid;
-  const steps = flags.steps ?? Math.min(50, h * w);
+  const [h, w] = grid ?? [model.prior.latent, model.prior.latent];
+  // The autoregressive baseline always takes one step per token.
+  const steps = model.prior.causal ? h * w : (flags.steps ?? Math.min(50, h * w));
+  const schedule = model.prior.causal ? 'autoregressive' : flags.schedule;
   const frames: Int32Array[] = [];
   const progress = createProgress({ task: 'sampling', total: steps, json: flags.json });
   const t0 = performance.now();
@@ -76,9 +79,9 @@ async function runTask(
   const cols = lead.length ? lead.length + flags.n : Math.min(flags.n, 8);
   await writeImage(flags.out, imageGrid([...lead, ...results], { cols }));
   if (flags.frames) await writeFrames(flags.frames, model, frames, result, lead);
-  const summary = { out: flags.out, n: flags.n, steps, schedule: flags.schedule, temperature: flags.temp, seed: flags.seed, seconds, seconds_per_image: seconds / flags.n };
+  const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, seed: flags.seed, seconds, seconds_per_image: seconds / flags.n };
   if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else process.stderr.write(`wrote ${flags.out}: ${flags.n} image(s), ${steps} steps (${flags.schedule}), ${seconds.toFixed(2)} s (${(seconds / flags.n).toFixed(3)} s per image)\n`);
+  else process.stderr.write(`wrote ${flags.out}: ${flags.n} image(s), ${steps} steps (${schedule}), ${seconds.toFixed(2)} s (${(seconds / flags.n).toFixed(3)} s per image)\n`);
 }
 
 /** Decodes every step's grids; still-masked tokens are painted mid-grey. */
@@ -104,7 +107,7 @@ async function writeFrames(dir: string, model: UnmaskModel, frames: Int32Array[]
 }
 
 function loadModel(name: string): UnmaskModel {
-  return UnmaskModel.load(resolveModel(name));
+  return UnmaskModel.load(name);
 }
 
 /** Reads an image at the model's size (scaled to cover, centre-cropped). */
@@ -216,10 +219,12 @@ export function registerGenerate(program: Command): void {
       const img = await readModelImage(model, flags.in);
       const codes = Int32Array.from(await model.tokenizer.encode(img.data, 1), Number);
       const n = model.prior.latent ** 2;
-      const bits = await validationElbo(model.prior, model.priorParams, { count: 1, tokens: codes }, elboTimes(n, n), flags.seed);
-      const out = { image: flags.in, elbo_bits_per_token: bits, elbo_bits_total: bits * n, tokens: n, bits_per_dim: null, note: 'bits per dimension needs a fitted per-pixel log σ head on the tokenizer, which this model does not have' };
+      const latents = { count: 1, tokens: codes };
+      // The autoregressive baseline gives the exact NLL; the absorbing prior its ELBO (an upper bound).
+      const bits = model.prior.causal ? await validationNll(model.prior, model.priorParams, latents) : await validationElbo(model.prior, model.priorParams, latents, elboTimes(n, n), flags.seed);
+      const out = { image: flags.in, bound: model.prior.causal ? 'exact NLL' : 'ELBO', elbo_bits_per_token: bits, elbo_bits_total: bits * n, tokens: n, bits_per_dim: null, note: 'bits per dimension needs a fitted per-pixel log σ head on the tokenizer, which this model does not have' };
       if (flags.json) process.stdout.write(`${JSON.stringify(out)}\n`);
-      else process.stdout.write(`${flags.in}: ELBO ${bits.toFixed(4)} bits per token (${(bits * n).toFixed(1)} bits for ${n} tokens); ${out.note}\n`);
+      else process.stdout.write(`${flags.in}: ${out.bound} ${bits.toFixed(4)} bits per token (${(bits * n).toFixed(1)} bits for ${n} tokens); ${out.note}\n`);
       await model.release();
     });
 

@@ -12,6 +12,8 @@ import type { Denoiser } from '../diffusion/sample.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
 import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { transformerHead, transformerHidden } from '../models/transformer.ts';
+import { AutoregressiveSampler } from './autoregressive.ts';
+import { resolveModel } from './load.ts';
 import { Tokenizer } from './tokenizer.ts';
 import { PRIOR_KIND, TOKENIZER_FILE, transformerConfig } from './train-prior.ts';
 
@@ -109,8 +111,9 @@ export class UnmaskModel {
     readonly card: string | null,
   ) {}
 
-  /** Loads a prior run or an exported model directory (weights: EMA when present). */
-  static load(dir: string): UnmaskModel {
+  /** Loads an embedded model by name, or a prior run / exported model directory (EMA weights when present). */
+  static load(nameOrDir: string): UnmaskModel {
+    const dir = resolveModel(nameOrDir);
     const at = findCheckpoint(dir);
     if (!at) throw new ModelError(`${dir} is not an unmask model (no state.json); pass a directory made by 'unmask train prior' or listed by 'unmask models'`);
     const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string; prior?: unknown; tokenizer?: unknown };
@@ -127,13 +130,29 @@ export class UnmaskModel {
   }
 
   private denoiserCache: PriorDenoiser | null = null;
+  private autoregressiveCache: AutoregressiveSampler | null = null;
 
+  /** The absorbing prior's denoiser, for every task that fills masked tokens. */
   denoiser(): PriorDenoiser {
+    if (this.prior.causal) {
+      throw new ModelError(`${this.dir} holds the autoregressive baseline (a causal prior): it only generates, left to right; complete, inpaint, stitch and extend need an absorbing prior`);
+    }
     this.denoiserCache ??= new PriorDenoiser(this.prior, this.priorParams);
     return this.denoiserCache;
   }
 
+  /** The causal prior's key/value-cached sampler. */
+  autoregressive(): AutoregressiveSampler {
+    this.autoregressiveCache ??= new AutoregressiveSampler(this.prior, this.priorParams);
+    return this.autoregressiveCache;
+  }
+
+  /** Releases the prior's sessions (they are rebuilt on demand); the tokenizer stays loaded. */
+  async releasePrior(): Promise<void> {
+    await Promise.all([this.denoiserCache?.release(), this.autoregressiveCache?.release()]);
+  }
+
   async release(): Promise<void> {
-    await Promise.all([this.denoiserCache?.release(), this.tokenizer.release()]);
+    await Promise.all([this.releasePrior(), this.tokenizer.release()]);
   }
 }

@@ -1,0 +1,24 @@
+// The library API: load a model, run any task with per-step progress, train, or build graphs.
+export { UnmaskModel, PriorDenoiser, ModelError } from './tasks/model.ts';
+export { resolveModel, listModels, loadTokenizer, DEFAULT_MODEL } from './tasks/load.ts';
+export { generate, complete, inpaint, stitch, extend, decodeGrid, tokenMaskFromPixelMask, boxMask, TaskError } from './tasks/edit.ts';
+export type { Images, TaskOptions, TaskResult, KeepRegion, Box, ExtendOptions } from './tasks/edit.ts';
+export { Tokenizer, psnr } from './tasks/tokenizer.ts';
+export { sampleTokens, SampleError } from './diffusion/sample.ts';
+export type { Denoiser, SampleOptions } from './diffusion/sample.ts';
+export { SAMPLERS, randomSampler, confidenceSampler } from './diffusion/samplers.ts';
+export type { Sampler, SamplerName } from './diffusion/samplers.ts';
+export { WindowDenoiser } from './diffusion/windows.ts';
+export { runVqganTraining } from './tasks/run-vqgan.ts';
+export { runPriorTraining } from './tasks/run-prior.ts';
+export { readImage, writeImage, encodePng, imageGrid, batchImages } from './data/png.ts';
+export type { Image } from './data/png.ts';
+export { Graph, Tensor, GraphError } from './engine/graph.ts';
+export * as F from './engine/api.ts';
+export { grad } from './engine/autodiff.ts';
+export { Program } from './engine/session.ts';
+export { TrainStep } from './engine/trainstep.ts';
+export { ParamStore } from './engine/params.ts';
+export { Rng } from './engine/rng.ts';
+export { setRuntime } from './engine/runtime.ts';
+export type { Runtime, HostTensor } from './engine/runtime.ts';
