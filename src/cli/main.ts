@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { registerBench } from './bench.ts';
+import { registerExport } from './export.ts';
 import { registerGenerate } from './generate.ts';
 import { registerTokenize } from './tokenize.ts';
 import { registerTrain } from './train.ts';
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
   registerGenerate(program);
   registerTrain(program);
   registerTokenize(program);
+  registerExport(program);
   registerBench(program);
 
   try {

@@ -39,6 +39,8 @@ export interface Checkpoint {
   state: CheckpointState;
   /** Extra files by plain file name; loaded back as bytes. */
   files?: Record<string, Uint8Array | string>;
+  /** Store params and EMA as float16 (half the size; for exported inference models). */
+  fp16?: boolean;
 }
 
 const CONFIG = 'config.json';
@@ -178,12 +180,12 @@ export function saveCheckpoint(dir: string, ckpt: Checkpoint): void {
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   writeFileSynced(join(partial, CONFIG), `${JSON.stringify(ckpt.config, null, 2)}\n`);
-  writeFileSynced(join(partial, PARAMS), encodeSafetensors(paramsToTensors(ckpt.params)));
+  writeFileSynced(join(partial, PARAMS), encodeSafetensors(paramsToTensors(ckpt.params, ckpt.fp16 ? 'F16' : 'F32')));
   if (ckpt.optimizers) {
     const { tensors, metadata } = optimizersToTensors(ckpt.optimizers, ckpt.params);
     writeFileSynced(join(partial, OPTIMIZER), encodeSafetensors(tensors, metadata));
   }
-  if (ckpt.ema) writeFileSynced(join(partial, EMA), encodeSafetensors(paramsToTensors(ckpt.ema)));
+  if (ckpt.ema) writeFileSynced(join(partial, EMA), encodeSafetensors(paramsToTensors(ckpt.ema, ckpt.fp16 ? 'F16' : 'F32')));
   for (const [name, data] of Object.entries(ckpt.files ?? {})) writeFileSynced(join(partial, name), data);
   writeFileSynced(join(partial, STATE), `${JSON.stringify(ckpt.state, null, 2)}\n`);
   fsyncDir(partial);
