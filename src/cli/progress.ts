@@ -15,6 +15,8 @@ export interface ProgressOptions {
   err?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Least time between plain text lines; default 1000 ms. */
   intervalMs?: number;
+  /** Units already done before this run (a resumed training run), so the ETA counts only new work. */
+  initial?: number;
 }
 
 export interface Progress {
@@ -40,7 +42,7 @@ function barProgress(opts: ProgressOptions, stream: NodeJS.WritableStream): Prog
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(opts.total, 0, { task: opts.task, values: '' });
+  bar.start(opts.total, opts.initial ?? 0, { task: opts.task, values: '' });
   return {
     update: (done, values) => bar.update(done, { values: formatValues(values) }),
     stop: () => bar.stop(),
@@ -56,7 +58,8 @@ function lineProgress(opts: ProgressOptions, stream: NodeJS.WritableStream): Pro
       if (done < opts.total && Date.now() - last < interval) return;
       const pct = opts.total > 0 ? Math.floor((100 * done) / opts.total) : 100;
       const elapsed = (Date.now() - start) / 1000;
-      const eta = done > 0 && done < opts.total ? ` ETA ${formatSeconds((elapsed / done) * (opts.total - done))}` : '';
+      const fresh = done - (opts.initial ?? 0);
+    const eta = fresh > 0 && done < opts.total ? ` ETA ${formatSeconds((elapsed / fresh) * (opts.total - done))}` : '';
       stream.write(`${opts.task} ${done}/${opts.total} (${pct}%)${eta} ${formatValues(values)}`.trimEnd() + '\n');
       last = Date.now();
     },

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DataName, dataCredit, loadImageData } from './data.ts';
-import { createProgress } from './progress.ts';
+import { type Progress, createProgress } from './progress.ts';
 import { PRIOR_PRESETS } from '../models/prior-config.ts';
 import { VQGAN_PRESETS, parseVqganConfig } from '../models/vqgan-config.ts';
 import { runPriorTraining } from '../tasks/run-prior.ts';
@@ -64,11 +64,12 @@ export function registerTrain(program: Command): void {
       const overrides = o.config ? readJsonFile(o.config) : {};
       const config = parseVqganConfig({ ...preset, channels: data.train.channels, imageSize: data.train.size, ...overrides, ...(o.batch ? { batch: o.batch } : {}) });
       const stop = stopOnInterrupt();
-      const progress = createProgress({ task: 'train vqgan', total: o.steps, json: o.json });
+      let progress: Progress | undefined;
       try {
         await runVqganTraining({
           out: o.out,
           config,
+          overrides: { ...overrides, ...(o.batch ? { batch: o.batch } : {}) },
           train: data.train,
           val: data.val,
           steps: o.steps,
@@ -80,8 +81,11 @@ export function registerTrain(program: Command): void {
           command: `unmask ${process.argv.slice(2).join(' ')}`,
           dataCredit: dataCredit(data.preset),
           stop,
+          onStart: (s) => {
+            progress = createProgress({ task: 'train vqgan', total: o.steps, json: o.json, initial: s.step });
+          },
           onStep: (i) =>
-            progress.update(i.step, {
+            progress?.update(i.step, {
               rec: i.rec,
               cb: i.codebook,
               ...(i.gan !== undefined ? { gan: i.gan, d: i.discLoss ?? 0 } : {}),
@@ -95,7 +99,7 @@ export function registerTrain(program: Command): void {
           },
         });
       } finally {
-        progress.stop();
+        progress?.stop();
         stop.dispose();
       }
     });
@@ -110,6 +114,7 @@ export function registerTrain(program: Command): void {
     .option('--layers <n>', 'transformer layers', int('--layers', 1))
     .option('--dim <d>', 'width', int('--dim', 8))
     .option('--heads <h>', 'attention heads', int('--heads', 1))
+    .option('--causal', 'train the autoregressive baseline (the causal twin, next-token loss) instead of the absorbing prior')
     .option('--loss <type>', 'elbo, reweighted_elbo or mlm')
     .option('--time-sampling <mode>', 'uniform or importance')
     .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
@@ -128,6 +133,7 @@ export function registerTrain(program: Command): void {
         ...(o.layers ? { layers: o.layers } : {}),
         ...(o.dim ? { dim: o.dim } : {}),
         ...(o.heads ? { heads: o.heads } : {}),
+        ...(o.causal ? { causal: true } : {}),
         ...(o.loss ? { loss: o.loss } : {}),
         ...(o.timeSampling ? { timeSampling: o.timeSampling } : {}),
         ...(o.lr ? { lr: o.lr } : {}),
@@ -160,14 +166,14 @@ export function registerTrain(program: Command): void {
             lastTotal = total;
             progress.update(Math.min(encoded + done, data.train.count + data.val.count));
           },
-          onStart: () => {
+          onStart: (s) => {
             progress.stop();
-            progress = createProgress({ task: 'train prior', total: o.steps, json: o.json });
+            progress = createProgress({ task: 'train prior', total: o.steps, json: o.json, initial: s.step });
           },
           onStep: (i) => progress.update(i.step, { loss: i.loss, elbo: i.elbo, lr: i.lr, 'samples/s': i.samplesPerSecond }),
           onCheckpoint: (e) => {
             if (o.json) process.stdout.write(`${JSON.stringify({ event: 'checkpoint', ...e })}\n`);
-            else process.stderr.write(`\ncheckpoint step ${e.step}: validation ELBO ${e.elbo.toFixed(4)} bits/token → ${e.dir}\n`);
+            else process.stderr.write(`\ncheckpoint step ${e.step}: validation ${e.metric} ${e.elbo.toFixed(4)} bits/token → ${e.dir}\n`);
           },
         });
       } finally {

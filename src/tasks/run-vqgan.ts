@@ -3,13 +3,15 @@
 import type { ImageSet } from '../data/image-set.ts';
 import { batchImages, encodePng, imageGrid } from '../data/png.ts';
 import { findCheckpoint } from '../engine/checkpoint.ts';
-import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
+import { type VqganConfig, latentSize, parseVqganConfig } from '../models/vqgan-config.ts';
 import { perplexity, initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganEval, type VqganStepInfo, VqganTrainer, type VqganTrainState } from './train-vqgan.ts';
 import { psnr } from './tokenizer.ts';
 
 export interface VqganRunOptions {
   out: string;
   config: VqganConfig;
+  /** Settings the user gave explicitly; on --resume, the training-schedule ones among them replace the checkpoint's. */
+  overrides?: Partial<VqganConfig>;
   train: ImageSet;
   val: ImageSet;
   /** Train until this many steps in total. */
@@ -42,9 +44,23 @@ function open(o: VqganRunOptions): { config: VqganConfig; state: VqganTrainState
   }
   if (existing) {
     const { config, state } = loadVqganCheckpoint(o.out);
-    return { config, state, resumed: true };
+    return { config: withScheduleOverrides(config, o.overrides ?? {}), state, resumed: true };
   }
   return { config: o.config, state: initVqganState(o.config, o.seed), resumed: false };
+}
+
+/** Settings that may change when a run resumes (the architecture may not). */
+const SCHEDULE_KEYS = ['discStartStep', 'discWeightMax', 'lr', 'emaDecay', 'deadCodeSteps', 'perceptualWeight'] as const;
+
+function withScheduleOverrides(config: VqganConfig, overrides: Partial<VqganConfig>): VqganConfig {
+  const out = { ...config };
+  for (const [k, v] of Object.entries(overrides)) {
+    if ((SCHEDULE_KEYS as readonly string[]).includes(k)) Object.assign(out, { [k]: v });
+    else if (JSON.stringify(v) !== JSON.stringify(config[k as keyof VqganConfig])) {
+      throw new RunError(`cannot change ${k} when resuming (the checkpoint has ${JSON.stringify(config[k as keyof VqganConfig])}) — only ${SCHEDULE_KEYS.join(', ')} may change`);
+    }
+  }
+  return parseVqganConfig(out);
 }
 
 export async function runVqganTraining(o: VqganRunOptions): Promise<VqganTrainState> {
