@@ -9,6 +9,8 @@ export type { Denoiser, SampleOptions } from './diffusion/sample.ts';
 export { SAMPLERS, randomSampler, confidenceSampler } from './diffusion/samplers.ts';
 export type { Sampler, SamplerName } from './diffusion/samplers.ts';
 export { WindowDenoiser } from './diffusion/windows.ts';
+export { sampleAutoregressive, AutoregressiveSampler, AutoregressiveTrainer, validationNll } from './tasks/autoregressive.ts';
+export type { AutoregressiveSampleOptions } from './tasks/autoregressive.ts';
 export { runVqganTraining } from './tasks/run-vqgan.ts';
 export { runPriorTraining } from './tasks/run-prior.ts';
 export { readImage, writeImage, encodePng, imageGrid, batchImages } from './data/png.ts';

@@ -5,11 +5,13 @@ import type { SamplerName } from '../diffusion/samplers.ts';
 import { Graph } from '../engine/graph.ts';
 import { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
+import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
 import { parsePriorConfig } from '../models/prior-config.ts';
 import { transformer } from '../models/transformer.ts';
+import { AutoregressiveSampler } from '../tasks/autoregressive.ts';
 import { PriorDenoiser } from '../tasks/model.ts';
-import { transformerConfig } from '../tasks/train-prior.ts';
+import { initPriorState, transformerConfig } from '../tasks/train-prior.ts';
 
 export interface SampleBenchOptions {
   layers: number;
@@ -66,4 +68,55 @@ export async function benchSample(o: SampleBenchOptions): Promise<SampleBenchRes
   await denoiser.release();
   const perBatch = median(times);
   return { seconds_per_image: perBatch / o.batch, seconds_per_batch: perBatch, forward_ms: median(fwd), runs };
+}
+
+export interface AutoregressiveBenchResult extends SampleBenchResult {
+  /** Median time of one key/value-cached step over the whole batch. */
+  step_ms: number;
+}
+
+/**
+ * The autoregressive baseline at the same size: N key/value-cached steps per batch. `forward_ms` is one
+ * full causal forward pass over the batch, what each step would cost without the cache.
+ */
+export async function benchSampleAutoregressive(o: Omit<SampleBenchOptions, 'steps' | 'sampler'>): Promise<AutoregressiveBenchResult> {
+  const latent = Math.round(Math.sqrt(o.tokens));
+  if (latent * latent !== o.tokens) throw new Error(`--tokens must be a square number (a grid), got ${o.tokens}`);
+  const config = parsePriorConfig({ codebookSize: o.codebook, latent, dim: o.dim, layers: o.layers, heads: o.heads, causal: true });
+  const params = initPriorState(config, 0).params;
+  const g = new Graph();
+  g.output('logits', transformer(new Scope(g), g.input('tokens', [o.batch, o.tokens - 1], 'int64'), transformerConfig(config)));
+  const full = await Program.compile(g, { bake: params });
+  const tokens = new BigInt64Array(o.batch * (o.tokens - 1));
+  await full.run({ tokens });
+  const fwd: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await full.run({ tokens });
+    fwd.push(performance.now() - t);
+  }
+  await full.release();
+  const sampler = new AutoregressiveSampler(config, params, o.batch);
+  const warm = await sampler.decoder(o.batch);
+  for (let i = 0; i < 4; i++) await warm.next(new BigInt64Array(o.batch));
+  const runs = o.runs ?? 3;
+  const times: number[] = [];
+  const steps: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    let last = performance.now();
+    const t = last;
+    await sampler.sample({
+      n: o.batch,
+      seed: r,
+      onStep: () => {
+        const now = performance.now();
+        steps.push(now - last);
+        last = now;
+      },
+    });
+    times.push((performance.now() - t) / 1000);
+  }
+  await sampler.release();
+  const perBatch = median(times);
+  return { seconds_per_image: perBatch / o.batch, seconds_per_batch: perBatch, forward_ms: median(fwd), step_ms: median(steps), runs };
 }

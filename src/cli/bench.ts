@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { type BenchCase, benchEngine } from '../bench/engine.ts';
-import { benchSample } from '../bench/sample.ts';
+import { benchSample, benchSampleAutoregressive } from '../bench/sample.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { int } from './parse.ts';
 
@@ -45,8 +45,17 @@ export function registerBench(program: Command): void {
     .option('--steps <s>', 'sampling steps', int('--steps', 1), 50)
     .option('--schedule <order>', `${Object.keys(SAMPLERS).join(' or ')}`, 'random')
     .option('--runs <n>', 'timed runs (median)', int('--runs', 1), 3)
+    .option('--causal', 'the autoregressive baseline instead: N key/value-cached steps (--steps and --schedule do not apply)')
     .option('--json', 'one JSON object with a seconds_per_image field')
-    .action(async (o: { layers: number; dim: number; heads: number; tokens: number; codebook: number; batch: number; steps: number; schedule: string; runs: number; json?: boolean }) => {
+    .action(async (o: { layers: number; dim: number; heads: number; tokens: number; codebook: number; batch: number; steps: number; schedule: string; runs: number; causal?: boolean; json?: boolean }) => {
+      if (o.causal) {
+        if (!o.json) process.stderr.write('building sessions, then sampling left to right…\n');
+        const r = await benchSampleAutoregressive(o);
+        const line = { case: 'sample', layers: o.layers, dim: o.dim, heads: o.heads, tokens: o.tokens, codebook: o.codebook, batch: o.batch, steps: o.tokens, schedule: 'autoregressive', ...r };
+        if (o.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+        else process.stdout.write(`${r.seconds_per_image.toFixed(3)} s per image (${r.seconds_per_batch.toFixed(2)} s per batch of ${o.batch}, ${o.tokens} cached steps of ${r.step_ms.toFixed(1)} ms, autoregressive); one full causal forward pass ${r.forward_ms.toFixed(1)} ms\n`);
+        return;
+      }
       if (!(o.schedule in SAMPLERS)) throw new Error(`--schedule must be ${Object.keys(SAMPLERS).join(' or ')}, got '${o.schedule}'`);
       if (o.steps > o.tokens) throw new Error(`--steps must be at most --tokens (${o.tokens}), got ${o.steps}`);
       if (!o.json) process.stderr.write('building sessions, then sampling…\n');

@@ -10,6 +10,8 @@ export const PriorConfigSchema = z
     dim: z.number().int().min(8).default(512),
     layers: z.number().int().min(1).default(24),
     heads: z.number().int().min(1).default(8),
+    /** The autoregressive baseline: the causal twin trained on next-token cross-entropy, sampled left to right. */
+    causal: z.boolean().default(false),
     loss: z.enum(['elbo', 'reweighted_elbo', 'mlm']).default('reweighted_elbo'),
     timeSampling: z.enum(['uniform', 'importance']).default('uniform'),
     maskSchedule: z.enum(['random', 'fixed']).default('random'),

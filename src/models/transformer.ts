@@ -3,7 +3,7 @@
 // reference checkpoints load unchanged. One definition serves training (through autodiff) and sampling.
 import * as F from '../engine/api.ts';
 import { GraphError, type Tensor } from '../engine/graph.ts';
-import { multiHeadSelfAttention } from '../nn/attention.ts';
+import { type KeyValueCache, multiHeadSelfAttention, selfAttentionStep } from '../nn/attention.ts';
 import { embedding, gelu, linear } from '../nn/layers.ts';
 import { layerNorm } from '../nn/norm.ts';
 import type { Scope } from '../nn/scope.ts';
@@ -37,6 +37,11 @@ export const TRANSFORMER_DEFAULTS: Readonly<TransformerConfig> = {
 /** Pre-LN block: x + attn(ln1(x)), then x + mlp(ln2(x)) with mlp = Linear(d→4d), GELU (erf), Linear(4d→d). */
 export function transformerBlock(s: Scope, x: Tensor, dim: number, heads: number, opts: { causal?: boolean } = {}): Tensor {
   const h = F.add(x, multiHeadSelfAttention(s.sub('attn'), layerNorm(s.sub('ln1'), x, dim), dim, heads, opts));
+  return feedForwardResidual(s, h, dim);
+}
+
+/** h + mlp(ln2(h)), the second half of a block. */
+function feedForwardResidual(s: Scope, h: Tensor, dim: number): Tensor {
   // The reference's nn.Sequential(Linear, GELU, Linear, Dropout) numbers its linears 0 and 2.
   const mlp = s.sub('mlp');
   const hidden = gelu(linear(mlp.sub(0), layerNorm(s.sub('ln2'), h, dim), dim, 4 * dim)); // [B, N, 4d]
@@ -74,4 +79,32 @@ export function transformerHead(s: Scope, hidden: Tensor, cfg: TransformerConfig
 /** Logits [B, n, K] for tokens int64 [B, n] (see transformerHidden). */
 export function transformer(s: Scope, tokens: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS): Tensor {
   return transformerHead(s, transformerHidden(s, tokens, cfg), cfg);
+}
+
+/**
+ * One left-to-right decoding step of the causal twin, with the same parameters as `transformer`.
+ * `prev` int64 [B, 1] is the token at position t − 1 (ignored at t = 0, where `start_tok` stands in),
+ * `t` int64 [1] the position, `caches` each layer's keys/values of positions < t. Returns the logits
+ * for token t [B, K] and each layer's key/value at t [B, H, 1, d_head], for the caller to store.
+ */
+export function transformerStep(s: Scope, prev: Tensor, t: Tensor, caches: KeyValueCache[], cfg: TransformerConfig): { logits: Tensor; cache: KeyValueCache[] } {
+  const { codebookSize: k, blockSize: n, dim, layers, heads } = cfg;
+  if (!cfg.causal) throw new GraphError('transformer step: only the causal twin decodes left to right');
+  if (caches.length !== layers) throw new GraphError(`transformer step: ${caches.length} caches for ${layers} layers`);
+  const [b] = prev.shape;
+  const start = F.expand(s.param('start_tok', [1, 1, dim], { kind: 'zeros' }), [b, 1, dim]);
+  let x = F.where(F.equal(t, 0), start, embedding(s.sub('tok_emb'), prev, k, dim)); // [B, 1, d]
+  x = F.add(x, F.gather(s.param('pos_emb', [1, n, dim], { kind: 'zeros' }), t, 1));
+  const positions = F.constant(t, [n], Array.from({ length: n }, (_, i) => i), 'int64');
+  const pastMask = F.mul(F.sub(F.cast(F.less(positions, t), 'float32'), 1), 1e9); // [N]: 0 before t, −1e9 from t on
+  const blocks = s.sub('blocks');
+  const cache: KeyValueCache[] = [];
+  for (let i = 0; i < layers; i++) {
+    const bs = blocks.sub(i);
+    const a = selfAttentionStep(bs.sub('attn'), layerNorm(bs.sub('ln1'), x, dim), dim, heads, caches[i], pastMask);
+    x = feedForwardResidual(bs, F.add(x, a.y), dim);
+    cache.push({ key: a.key, value: a.value });
+  }
+  const logits = transformerHead(s, layerNorm(s.sub('ln_f'), x, dim), cfg); // [B, 1, K]
+  return { logits: F.reshape(logits, [b, k]), cache };
 }

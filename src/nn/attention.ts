@@ -33,3 +33,33 @@ export function causalMask(like: Tensor, n: number): Tensor {
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) m[i * n + j] = -1e9;
   return F.constant(like, [n, n], m, like.dtype);
 }
+
+/** Per-layer key/value cache for left-to-right decoding: [B, H, N, d_head] each. */
+export interface KeyValueCache {
+  key: Tensor;
+  value: Tensor;
+}
+
+/**
+ * One decoding step of multiHeadSelfAttention (same parameters) for x [B, 1, dim] at position t:
+ * the query attends over the cached keys/values of positions < t (`pastMask` [N], 0 where visible,
+ * −1e9 elsewhere) and over its own key/value, which it returns [B, H, 1, d_head] for the caller to
+ * store at t. The cache stays an input, so the step never copies it.
+ */
+export function selfAttentionStep(s: Scope, x: Tensor, dim: number, heads: number, cache: KeyValueCache, pastMask: Tensor): { y: Tensor; key: Tensor; value: Tensor } {
+  const [b, one] = x.shape;
+  if (one !== 1) throw new GraphError(`attention step: x must be [B, 1, ${dim}], got ${x}`);
+  const dh = dim / heads;
+  const split = (t: Tensor) => F.transpose(F.reshape(t, [b, 1, heads, dh]), [0, 2, 1, 3]); // [B, H, 1, dh]
+  const q = split(linear(s.sub('query'), x, dim, dim));
+  const k = split(linear(s.sub('key'), x, dim, dim));
+  const v = split(linear(s.sub('value'), x, dim, dim));
+  const n = cache.key.shape[2];
+  const scale = 1 / Math.sqrt(dh);
+  const past = F.add(F.mul(F.matmul(q, F.mT(cache.key)), scale), pastMask); // [B, H, 1, N]
+  const self = F.mul(F.reduceSum(F.mul(q, k), [3], true), scale); // [B, H, 1, 1]
+  const w = F.softmax(F.concat([past, self], 3), -1); // [B, H, 1, N + 1]
+  const y = F.add(F.matmul(F.slice(w, [3], [0], [n]), cache.value), F.mul(F.slice(w, [3], [n], [n + 1]), v)); // [B, H, 1, dh]
+  const merged = F.reshape(F.transpose(y, [0, 2, 1, 3]), [b, 1, dim]);
+  return { y: linear(s.sub('proj'), merged, dim, dim), key: k, value: v };
+}

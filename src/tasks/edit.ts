@@ -4,6 +4,7 @@
 import { type Denoiser, sampleTokens } from '../diffusion/sample.ts';
 import type { SamplerName } from '../diffusion/samplers.ts';
 import { WindowDenoiser } from '../diffusion/windows.ts';
+import { sampleAutoregressive } from './autoregressive.ts';
 import type { UnmaskModel } from './model.ts';
 
 export class TaskError extends Error {
@@ -22,6 +23,7 @@ export interface Images {
 export interface TaskOptions {
   /** Results to generate (each from the same given tokens). Default 1. */
   n?: number;
+  /** Sampling steps, 1..N; a causal prior always takes N, one token each. */
   steps: number;
   temperature?: number;
   sampler?: SamplerName;
@@ -76,7 +78,14 @@ async function encodeOne(model: UnmaskModel, image: Images, what: string): Promi
   return Int32Array.from(await model.tokenizer.encode(image.data.subarray(0, c.channels * c.imageSize * c.imageSize), 1), Number);
 }
 
+/** Samples images from scratch; a causal prior (the autoregressive baseline) samples left to right, in N steps. */
 export async function generate(model: UnmaskModel, o: TaskOptions): Promise<TaskResult> {
+  if (model.prior.causal) {
+    const h = model.prior.latent;
+    const n = o.n ?? 1;
+    const tokens = await sampleAutoregressive(model, { n, temperature: o.temperature, seed: o.seed, onStep: o.onStep });
+    return { images: await decodeGrid(model, tokens, n, h, h), tokens, known: new Uint8Array(h * h), grid: [h, h] };
+  }
   const d = model.denoiser();
   const n = d.grid[0] * d.grid[1];
   return fill(model, d, new Int32Array(n), new Uint8Array(n), o);

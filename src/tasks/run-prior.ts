@@ -6,6 +6,7 @@ import { findCheckpoint } from '../engine/checkpoint.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
 import { latentSize } from '../models/vqgan-config.ts';
+import { AutoregressiveTrainer, validationNll } from './autoregressive.ts';
 import { generate } from './edit.ts';
 import { encodeDataset, tokenizerHash } from './latents.ts';
 import { UnmaskModel } from './model.ts';
@@ -16,7 +17,7 @@ import { loadVqganCheckpoint } from './train-vqgan.ts';
 
 export interface PriorEval {
   step: number;
-  /** Stratified validation ELBO, bits per token. */
+  /** Stratified validation ELBO, bits per token; for a causal prior, the exact NLL. */
   elbo: number;
 }
 
@@ -44,7 +45,7 @@ export interface PriorRunOptions {
   onStart?: (info: { step: number; steps: number; resumed: boolean; parameters: number }) => void;
   onEncode?: (done: number, total: number) => void;
   onStep?: (info: PriorStepInfo & { steps: number }) => void;
-  onCheckpoint?: (info: PriorEval & { dir: string }) => void;
+  onCheckpoint?: (info: PriorEval & { dir: string; metric: 'ELBO' | 'NLL' }) => void;
 }
 
 interface Opened {
@@ -92,7 +93,7 @@ export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainSt
   const nVal = Math.min(o.valLatents, valAll.count);
   const n = run.config.latent * run.config.latent;
   const val: LatentSet = { count: nVal, tokens: valAll.tokens.subarray(0, nVal * n) };
-  const trainer = new PriorTrainer(run.config, run.state, train);
+  const trainer = run.config.causal ? new AutoregressiveTrainer(run.config, run.state, train) : new PriorTrainer(run.config, run.state, train);
   o.onStart?.({ step: run.state.step, steps: o.steps, resumed: run.resumed, parameters: run.state.params.count() });
   try {
     while (run.state.step < o.steps) {
@@ -117,36 +118,42 @@ export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainSt
 
 async function checkpoint(o: PriorRunOptions, run: Opened, val: LatentSet): Promise<void> {
   const s = run.state;
-  const elbo = await validationElbo(run.config, s.ema, val, elboTimes(run.config.latent ** 2, o.elboTimes), 1234);
+  const elbo = run.config.causal ? await validationNll(run.config, s.ema, val) : await validationElbo(run.config, s.ema, val, elboTimes(run.config.latent ** 2, o.elboTimes), 1234);
   const result: PriorEval = { step: s.step, elbo };
   run.history = [...run.history.filter((h) => h.step !== s.step), result];
   const model = new UnmaskModel(o.out, run.tokenizer, run.config, s.ema, null);
   const samples = await generate(model, { n: 16, steps: Math.min(o.sampleSteps, run.config.latent ** 2), temperature: 0.9, seed: 0 });
-  await model.denoiser().release();
+  await model.releasePrior();
   const im = samples.images;
   const grid = imageGrid(batchImages(im.data, [im.n, im.channels, im.height, im.width]), { cols: 8 });
   savePriorCheckpoint(o.out, run.config, run.tokenizerConfig, run.tokenizerParams, s, { history: run.history, seconds: run.seconds }, {
     'model-card.md': priorCard(o, run),
     'samples.png': await encodePng(grid),
   });
-  o.onCheckpoint?.({ ...result, dir: o.out });
+  o.onCheckpoint?.({ ...result, dir: o.out, metric: run.config.causal ? 'NLL' : 'ELBO' });
 }
 
 function priorCard(o: PriorRunOptions, run: Opened): string {
   const c = run.config;
   const vq = run.tokenizerConfig;
   const rows = run.history.map((h) => `| ${h.step} | ${h.elbo.toFixed(4)} |`);
-  return `# unmask model: absorbing-diffusion prior + VQGAN tokenizer
+  const objective = c.causal ? 'autoregressive (causal twin): next-token cross-entropy, raster order' : `loss ${c.loss}, time sampling ${c.timeSampling}, ${c.maskSchedule} masking`;
+  const validation = c.causal
+    ? `Validation NLL (EMA weights; exact, ${o.valLatents} validation grids; bits per token — the absorbing prior's ELBO bounds the same quantity from above):
+
+| step | NLL (bits/token) |`
+    : `Validation ELBO (EMA weights; ${o.elboTimes} stratified times × ${o.valLatents} validation grids; bits per token):
+
+| step | ELBO (bits/token) |`;
+  return `# unmask model: ${c.causal ? 'autoregressive baseline' : 'absorbing-diffusion prior'} + VQGAN tokenizer
 
 - Data: ${o.train.name} (${o.train.count} training images). ${o.dataCredit}
 - Tokenizer: ${vq.imageSize}×${vq.imageSize}×${vq.channels} images ↔ ${c.latent}×${c.latent} codes, codebook ${c.codebookSize}.
-- Prior: ${c.layers} layers, width ${c.dim}, ${c.heads} heads, ${run.state.params.count()} parameters; loss ${c.loss}, time sampling ${c.timeSampling}, ${c.maskSchedule} masking; Adam lr ${c.lr} with ${c.warmup} warm-up steps, batch ${c.batch}, EMA ${c.emaDecay}${c.gradClip ? `, gradient clip ${c.gradClip}` : ''}. Seed ${o.seed}.
+- Prior: ${c.layers} layers, width ${c.dim}, ${c.heads} heads, ${run.state.params.count()} parameters; ${objective}; Adam lr ${c.lr} with ${c.warmup} warm-up steps, batch ${c.batch}, EMA ${c.emaDecay}${c.gradClip ? `, gradient clip ${c.gradClip}` : ''}. Seed ${o.seed}.
 - Command: \`${o.command}\`
 - Steps: ${run.state.step}; training time ${(run.seconds / 60).toFixed(1)} min on this machine.
 
-Validation ELBO (EMA weights; ${o.elboTimes} stratified times × ${o.valLatents} validation grids; bits per token):
-
-| step | ELBO (bits/token) |
+${validation}
 |---|---|
 ${rows.join('\n')}
 `;

@@ -20,7 +20,7 @@ import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { type TransformerConfig, transformer } from '../models/transformer.ts';
 
 export function transformerConfig(c: PriorConfig): TransformerConfig {
-  return { codebookSize: c.codebookSize, blockSize: c.latent * c.latent, dim: c.dim, layers: c.layers, heads: c.heads, causal: false };
+  return { codebookSize: c.codebookSize, blockSize: c.latent * c.latent, dim: c.dim, layers: c.layers, heads: c.heads, causal: c.causal };
 }
 
 /** Per-sample Σ_masked CE for x_t [B, N] against x₀, and the loss mean_b(weight_b · Σ CE_b). */
@@ -47,7 +47,10 @@ export interface PriorTrainState {
 }
 
 export function initPriorState(c: PriorConfig, seed: number): PriorTrainState {
-  const { graph } = buildPriorGraph(c, 1);
+  const graph = new Graph();
+  const n = c.latent * c.latent;
+  // The causal twin reads N − 1 tokens (start_tok takes the first place); parameters in definition order.
+  transformer(new Scope(graph), graph.input('tokens', [1, c.causal ? n - 1 : n], 'int64'), transformerConfig(c));
   const rng = new Rng(seed);
   const params = ParamStore.init(graph, rng);
   const names = [...graph.params.values()].filter((p) => p.trainable).map((p) => p.name);
