@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { registerBench } from './bench.ts';
+import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
 import { registerGenerate } from './generate.ts';
 import { registerTokenize } from './tokenize.ts';
@@ -29,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   registerTokenize(program);
   registerExport(program);
   registerBench(program);
+  registerEval(program); // after registerTrain: adds `train features`
 
   try {
     await program.parseAsync(argv);

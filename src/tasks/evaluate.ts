@@ -1,0 +1,450 @@
+// Evaluation (issue 6): the paper's trade of quality against sampling steps, measured on one model.
+// For every (schedule, steps): n seeded samples, batch by batch, timed; FID and precision/recall/
+// density/coverage against n real images in a feature space; plus the VQGAN's reconstruction FID (the
+// floor the prior cannot beat) and the prior's validation ELBO. writeReport turns the result into
+// report.md, report.json, plots and sample grids.
+import { mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import type { ImageSet } from '../data/image-set.ts';
+import { batchImages, encodePng, imageGrid } from '../data/png.ts';
+import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
+import { writeFileAtomic } from '../engine/checkpoint.ts';
+import { EvalError, type FeatureExtractor, type Features, concatFeatures } from '../eval/features.ts';
+import { fid } from '../eval/fid.ts';
+import { loadFeatureNet } from '../eval/feature-net.ts';
+import { OnnxFeatures } from '../eval/onnx-features.ts';
+import { lineChartPng } from '../eval/plot.ts';
+import { PRDC_K, type Prdc, prdc } from '../eval/prdc.ts';
+import { validationNll } from './autoregressive.ts';
+import { type Images, generate } from './edit.ts';
+import type { UnmaskModel } from './model.ts';
+import { type LatentSet, elboTimes, validationElbo } from './train-prior.ts';
+
+/**
+ * A baseline sampler that makes whole images in a fixed number of network passes, such as the
+ * autoregressive twin (src/tasks/autoregressive.ts; `unmask eval --ar` wires it). evaluate() measures
+ * it exactly as it measures the absorbing sampler (same n, batches, seeds, features and timing).
+ */
+export interface BaselineSampler {
+  /** The row's name in the report, e.g. 'autoregressive'. */
+  label: string;
+  /** Where it came from (a run directory), for the setup. */
+  source: string;
+  /** Parameters of its network, to show the comparison is at the same size. */
+  parameters: number;
+  /** Network passes per image (N for raster-order sampling of N tokens). */
+  steps: number;
+  generate(n: number, seed: number, temperature: number): Promise<Images>;
+  /** Its validation negative log-likelihood in bits per token (exact for an autoregressive model). */
+  bitsPerToken?(latents: LatentSet): Promise<number>;
+}
+
+/** The autoregressive twin in `model` (a run of `unmask train prior --causal`) as the baseline row. */
+export function autoregressiveBaseline(model: UnmaskModel): BaselineSampler {
+  if (!model.prior.causal) throw new EvalError(`${model.dir} holds an absorbing prior, not the autoregressive baseline — pass a run of 'unmask train prior --causal' to --ar`);
+  const tokens = model.prior.latent ** 2;
+  return {
+    label: 'autoregressive',
+    source: model.dir,
+    parameters: model.priorParams.count(),
+    steps: tokens,
+    generate: async (n, seed, temperature) => (await generate(model, { n, steps: tokens, temperature, seed })).images,
+    bitsPerToken: (latents) => validationNll(model.prior, model.priorParams, latents),
+  };
+}
+
+export interface EvaluateOptions {
+  /** The real images samples are compared with: the first n of this set. */
+  reference: ImageSet;
+  /** The validation split, for the ELBO. */
+  validation: ImageSet;
+  features: FeatureExtractor;
+  steps: number[];
+  schedules: SamplerName[];
+  /** Samples per row, and real images they are compared with. */
+  n: number;
+  /** Default 1.0 (the paper's steps study). */
+  temperature?: number;
+  /** Batch b of every row uses seed + b. Default 0. */
+  seed?: number;
+  /** Images generated per call. Default 64. */
+  batch?: number;
+  /** Neighbours for PRDC. Default 3. */
+  k?: number;
+  /** Validation images for the ELBO (0 skips it). Default 256. */
+  elboImages?: number;
+  /** Stratified times for the ELBO. Default 16. */
+  elboTimes?: number;
+  /** Images in each sample grid. Default 64. */
+  gridImages?: number;
+  /** The autoregressive baseline's row, when given. */
+  autoregressive?: BaselineSampler;
+  onProgress?: (p: { task: string; done: number; total: number }) => void;
+}
+
+export interface Quality extends Prdc {
+  fid: number;
+}
+
+export interface EvalRow extends Quality {
+  method: string;
+  schedule: string;
+  steps: number;
+  /** Wall time per generated image (sampling and decoding), seconds. */
+  secondsPerImage: number;
+  /** Sample grid file in the report directory. */
+  grid: string;
+}
+
+export interface EvalReport {
+  setup: {
+    model: string;
+    data: string;
+    reference: string;
+    n: number;
+    k: number;
+    temperature: number;
+    seed: number;
+    batch: number;
+    features: string;
+    featureDim: number;
+    tokens: number;
+    codebookSize: number;
+    priorParameters: number;
+    autoregressive: { source: string; parameters: number } | null;
+    machine: string;
+    date: string;
+  };
+  /** Reference images against their VQGAN reconstructions. */
+  reconstruction: Quality & { grid: string };
+  elbo: { bitsPerToken: number; autoregressiveBitsPerToken: number | null; images: number; times: number } | null;
+  rows: EvalRow[];
+}
+
+export interface EvalResult {
+  report: EvalReport;
+  /** Grids to write, by file name. */
+  grids: Record<string, Images>;
+}
+
+/**
+ * The feature space named by `spec`: an ONNX file (any network [B, C, H, W] → [B, D]) or a run of
+ * `unmask train features`, checked against the images it will see.
+ */
+export async function openFeatureExtractor(spec: string, channels: number, size: number): Promise<FeatureExtractor> {
+  if (spec.endsWith('.onnx')) return OnnxFeatures.open(spec, channels, size);
+  const { net } = loadFeatureNet(spec);
+  const c = net.config;
+  if (c.channels !== channels || c.imageSize !== size) {
+    throw new EvalError(`${spec} takes ${c.imageSize}×${c.imageSize} images with ${c.channels} channel(s) but the data has ${size}×${size} with ${channels} — train a feature net on this data`);
+  }
+  return net;
+}
+
+/** Checks everything that can be checked before minutes of sampling. */
+function checkOptions(model: UnmaskModel, o: EvaluateOptions, k: number): void {
+  if (model.prior.causal) throw new EvalError(`${model.dir} is the autoregressive baseline — evaluate an absorbing prior and pass the baseline as --ar`);
+  const c = model.tokenizer.config;
+  for (const set of [o.reference, o.validation]) {
+    if (set.channels !== c.channels || set.size !== c.imageSize) {
+      throw new EvalError(`${set.name} has ${set.size}×${set.size} images with ${set.channels} channel(s) but the model makes ${c.imageSize}×${c.imageSize} with ${c.channels} — evaluate on the data the model was trained on`);
+    }
+  }
+  if (!Number.isInteger(o.n) || o.n < 1) throw new EvalError(`n must be a whole number ≥ 1, got ${o.n}`);
+  if (o.n > o.reference.count) throw new EvalError(`n = ${o.n} but ${o.reference.name} has only ${o.reference.count} images — lower --n, or compare with the training split (--reference train)`);
+  if (o.n <= o.features.dim) {
+    throw new EvalError(`n = ${o.n} samples cannot be evaluated in ${o.features.dim}-d features: FID needs more samples than dimensions (≥ ${o.features.dim + 1}; thousands for a stable value) — raise --n`);
+  }
+  if (o.n <= k) throw new EvalError(`n = ${o.n} samples are too few for PRDC with k = ${k} — raise --n`);
+  const tokens = model.prior.latent ** 2;
+  for (const s of o.steps) if (!Number.isInteger(s) || s < 1 || s > tokens) throw new EvalError(`steps must be whole numbers from 1 to ${tokens} (the tokens per image), got ${s}`);
+  for (const s of o.schedules) if (!(s in SAMPLERS)) throw new EvalError(`unknown schedule '${s}' — use ${Object.keys(SAMPLERS).join(' or ')}`);
+  if (o.steps.length === 0 || o.schedules.length === 0) throw new EvalError('give at least one steps value and one schedule');
+}
+
+function readImages(set: ImageSet, first: number, count: number): Float32Array {
+  const per = set.channels * set.size * set.size;
+  const out = new Float32Array(count * per);
+  for (let i = 0; i < count; i++) set.read(first + i, out, i * per);
+  return out;
+}
+
+/** Keeps the first `max` images of a stream of batches, for a grid. */
+class GridKeeper {
+  private parts: Images[] = [];
+  private have = 0;
+
+  constructor(private max: number) {}
+
+  add(im: Images): void {
+    if (this.have >= this.max) return;
+    const m = Math.min(im.n, this.max - this.have);
+    const per = im.channels * im.height * im.width;
+    this.parts.push({ ...im, n: m, data: im.data.slice(0, m * per) });
+    this.have += m;
+  }
+
+  images(): Images {
+    const first = this.parts[0];
+    const per = first.channels * first.height * first.width;
+    const data = new Float32Array(this.have * per);
+    let at = 0;
+    for (const p of this.parts) {
+      data.set(p.data, at);
+      at += p.data.length;
+    }
+    return { ...first, n: this.have, data };
+  }
+}
+
+function quality(real: Features, fake: Features, k: number): Quality {
+  return { fid: fid(real, fake), ...prdc(real, fake, k) };
+}
+
+/** Defaults filled in: what one evaluation runs with. */
+type Settings = EvaluateOptions & Required<Pick<EvaluateOptions, 'temperature' | 'seed' | 'batch' | 'k' | 'gridImages'>>;
+
+/** Features of the n real images, and the floor: the same images through the VQGAN. */
+async function realAndReconstructed(model: UnmaskModel, o: Settings, grids: Record<string, Images>): Promise<{ real: Features; reconstruction: Quality }> {
+  const c = model.tokenizer.config;
+  const shape = { channels: c.channels, height: c.imageSize, width: c.imageSize };
+  const [realParts, reconParts] = [[] as Features[], [] as Features[]];
+  const [realGrid, reconGrid] = [new GridKeeper(o.gridImages), new GridKeeper(o.gridImages)];
+  for (let i = 0; i < o.n; i += 256) {
+    const m = Math.min(256, o.n - i);
+    const images = readImages(o.reference, i, m);
+    const recon = await model.tokenizer.reconstruct(images, m);
+    realParts.push(await o.features.features(images, m));
+    reconParts.push(await o.features.features(recon, m));
+    realGrid.add({ n: m, ...shape, data: images });
+    reconGrid.add({ n: m, ...shape, data: recon });
+    o.onProgress?.({ task: 'real images and reconstructions', done: i + m, total: o.n });
+  }
+  grids['reference.png'] = realGrid.images();
+  grids['reconstructions.png'] = reconGrid.images();
+  const real = concatFeatures(realParts);
+  return { real, reconstruction: quality(real, concatFeatures(reconParts), o.k) };
+}
+
+/** The prior's ELBO (and the baseline's exact NLL) on the codes of the first validation images. */
+async function validationBits(model: UnmaskModel, o: Settings): Promise<EvalReport['elbo']> {
+  const images = Math.min(o.elboImages ?? 256, o.validation.count);
+  if (images === 0) return null;
+  o.onProgress?.({ task: 'validation ELBO', done: 0, total: 1 });
+  const tokens = model.prior.latent ** 2;
+  const codes = await model.tokenizer.encode(readImages(o.validation, 0, images), images);
+  const latents: LatentSet = { count: images, tokens: Int32Array.from(codes, Number) };
+  const times = Math.min(o.elboTimes ?? 16, tokens);
+  const bitsPerToken = await validationElbo(model.prior, model.priorParams, latents, elboTimes(tokens, times), o.seed);
+  const autoregressiveBitsPerToken = (await o.autoregressive?.bitsPerToken?.(latents)) ?? null;
+  o.onProgress?.({ task: 'validation ELBO', done: 1, total: 1 });
+  return { bitsPerToken, autoregressiveBitsPerToken, images, times };
+}
+
+/**
+ * One row: an untimed warm-up batch (it builds the sessions this setting needs), then n samples in
+ * batches (batch b seeded seed + b), timed per call; features of every sample; metrics against `real`.
+ */
+async function measureRow(
+  o: Settings,
+  real: Features,
+  task: string,
+  make: (m: number, seed: number) => Promise<Images>,
+): Promise<{ quality: Quality; secondsPerImage: number; grid: Images }> {
+  await make(Math.min(o.batch, o.n), o.seed);
+  const parts: Features[] = [];
+  const keep = new GridKeeper(o.gridImages);
+  let seconds = 0;
+  for (let b = 0, done = 0; done < o.n; b++) {
+    const m = Math.min(o.batch, o.n - done);
+    const t0 = performance.now();
+    const images = await make(m, o.seed + b);
+    seconds += (performance.now() - t0) / 1000;
+    parts.push(await o.features.features(images.data, m));
+    keep.add(images);
+    done += m;
+    o.onProgress?.({ task, done, total: o.n });
+  }
+  return { quality: quality(real, concatFeatures(parts), o.k), secondsPerImage: seconds / o.n, grid: keep.images() };
+}
+
+export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Promise<EvalResult> {
+  const o: Settings = {
+    ...options,
+    temperature: options.temperature ?? 1,
+    seed: options.seed ?? 0,
+    batch: options.batch ?? 64,
+    k: options.k ?? PRDC_K,
+    gridImages: options.gridImages ?? 64,
+  };
+  checkOptions(model, o, o.k);
+  const grids: Record<string, Images> = {};
+  const { real, reconstruction } = await realAndReconstructed(model, o, grids);
+  const elbo = await validationBits(model, o);
+
+  const rows: EvalRow[] = [];
+  const addRow = async (method: string, schedule: string, steps: number, grid: string, make: (m: number, seed: number) => Promise<Images>) => {
+    const r = await measureRow(o, real, method === 'absorbing diffusion' ? `sample ${schedule} ${steps} steps` : `sample ${method}`, make);
+    grids[grid] = r.grid;
+    rows.push({ method, schedule, steps, ...r.quality, secondsPerImage: r.secondsPerImage, grid });
+  };
+  for (const schedule of o.schedules) {
+    for (const steps of o.steps) {
+      await addRow('absorbing diffusion', schedule, steps, `samples-${schedule}-${steps}.png`, async (m, seed) =>
+        (await generate(model, { n: m, steps, temperature: o.temperature, sampler: schedule, seed })).images);
+    }
+  }
+  const ar = o.autoregressive;
+  if (ar) await addRow(ar.label, 'raster order', ar.steps, 'samples-autoregressive.png', (m, seed) => ar.generate(m, seed, o.temperature));
+
+  const cpu = cpus();
+  const report: EvalReport = {
+    setup: {
+      model: model.dir,
+      data: o.reference.name.replace(/-(train|val)$/, ''),
+      reference: `the first ${o.n} images of ${o.reference.name}`,
+      n: o.n,
+      k: o.k,
+      temperature: o.temperature,
+      seed: o.seed,
+      batch: o.batch,
+      features: o.features.name,
+      featureDim: o.features.dim,
+      tokens: model.prior.latent ** 2,
+      codebookSize: model.prior.codebookSize,
+      priorParameters: model.priorParams.count(),
+      autoregressive: ar ? { source: ar.source, parameters: ar.parameters } : null,
+      machine: `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}`,
+      date: new Date().toISOString(),
+    },
+    reconstruction: { ...reconstruction, grid: 'reconstructions.png' },
+    elbo,
+    rows,
+  };
+  return { report, grids };
+}
+
+const f3 = (v: number) => v.toFixed(3);
+/** FID with two decimals, or three significant digits below 1 (small feature scales). */
+const f2 = (v: number) => (Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
+
+/** Seconds as a readable number of ms or s. */
+function time(s: number): string {
+  return s < 1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`;
+}
+
+/** Facts read off the table mechanically; the committed report adds a person's reading. */
+function summary(r: EvalReport): string[] {
+  const lines: string[] = [];
+  const absorbing = r.rows.filter((row) => row.method === 'absorbing diffusion');
+  const schedules = [...new Set(absorbing.map((row) => row.schedule))];
+  for (const s of schedules) {
+    const rows = absorbing.filter((row) => row.schedule === s).sort((a, b) => a.steps - b.steps);
+    const best = rows.reduce((a, b) => (b.fid < a.fid ? b : a));
+    const knee = rows.find((row) => row.fid <= best.fid * 1.1)!;
+    const most = rows[rows.length - 1];
+    const speedup = knee === most ? '' : `, ${(most.secondsPerImage / knee.secondsPerImage).toFixed(1)}× faster than ${most.steps} steps`;
+    lines.push(`- ${s}: best FID ${f2(best.fid)} at ${best.steps} steps; the fewest steps within 10% of it: ${knee.steps} (FID ${f2(knee.fid)}, ${time(knee.secondsPerImage)} per image${speedup}).`);
+  }
+  if (schedules.includes('random') && schedules.includes('confidence')) {
+    const fewest = Math.min(...absorbing.map((row) => row.steps));
+    const at = (s: string) => absorbing.find((row) => row.schedule === s && row.steps === fewest);
+    const [rnd, conf] = [at('random'), at('confidence')];
+    if (rnd && conf) lines.push(`- At ${fewest} steps: confidence FID ${f2(conf.fid)} vs random ${f2(rnd.fid)}; precision ${f3(conf.precision)} vs ${f3(rnd.precision)}, recall ${f3(conf.recall)} vs ${f3(rnd.recall)}.`);
+  }
+  const ar = r.rows.find((row) => row.method !== 'absorbing diffusion');
+  if (ar && absorbing.length) {
+    const best = absorbing.reduce((a, b) => (b.fid < a.fid ? b : a));
+    lines.push(`- ${ar.method} (${ar.steps} steps): FID ${f2(ar.fid)}, ${time(ar.secondsPerImage)} per image; the best absorbing row (${best.schedule}, ${best.steps} steps) has FID ${f2(best.fid)} at ${time(best.secondsPerImage)}.`);
+  }
+  lines.push(`- The VQGAN's reconstructions of the real images score FID ${f2(r.reconstruction.fid)}: the floor for any prior decoded by this VQGAN (up to the noise of n = ${r.setup.n}).`);
+  return lines;
+}
+
+/** The results table in markdown: the reconstruction floor, then every measured row. */
+export function resultsTable(r: EvalReport): string {
+  const row = (name: string, steps: string, q: Quality, t: string, grid: string) =>
+    `| ${name} | ${steps} | ${f2(q.fid)} | ${f3(q.precision)} | ${f3(q.recall)} | ${f3(q.density)} | ${f3(q.coverage)} | ${t} | [grid](${grid}) |`;
+  return [
+    '| sampler | steps | FID ↓ | precision ↑ | recall ↑ | density | coverage ↑ | time / image | samples |',
+    '|---|---|---|---|---|---|---|---|---|',
+    row('VQGAN reconstruction (floor)', '–', r.reconstruction, '–', r.reconstruction.grid),
+    ...r.rows.map((x) => row(x.method === 'absorbing diffusion' ? x.schedule : x.method, String(x.steps), x, time(x.secondsPerImage), x.grid)),
+  ].join('\n');
+}
+
+export function reportMarkdown(r: EvalReport): string {
+  const s = r.setup;
+  const elbo = r.elbo
+    ? `- Validation ELBO of the prior: ${r.elbo.bitsPerToken.toFixed(4)} bits per token (${(r.elbo.bitsPerToken * s.tokens).toFixed(1)} bits per image's ${s.tokens} codes), on the first ${r.elbo.images} validation images with ${r.elbo.times} stratified times (an upper bound on the codes' negative log-likelihood).` +
+      (r.elbo.autoregressiveBitsPerToken !== null ? `\n- Autoregressive baseline's exact NLL on the same codes: ${r.elbo.autoregressiveBitsPerToken.toFixed(4)} bits per token.` : '')
+    : '- Validation ELBO: not measured.';
+  return `# Evaluation of ${s.model}
+
+Quality and speed against sampling steps, as in the paper's §5 (REFERENCE.md), on this model and data.
+
+## Setup
+
+- Model: \`${s.model}\`: ${s.tokens} tokens per image from a codebook of ${s.codebookSize}; prior ${s.priorParameters.toLocaleString('en')} parameters.${s.autoregressive ? `\n- Autoregressive baseline: \`${s.autoregressive.source}\`, ${s.autoregressive.parameters.toLocaleString('en')} parameters.` : ''}
+- Samples: ${s.n} per row at temperature ${s.temperature}, in batches of ${s.batch} (batch b seeded ${s.seed} + b).
+- Real images: ${s.reference}.
+- Features: ${s.features} (${s.featureDim}-d). FID: Fréchet distance of Gaussian fits; PRDC with k = ${s.k} (Naeem et al. 2020).
+- Time: wall-clock per image for sampling and decoding, after one untimed warm-up batch per row; ${s.machine}; ${s.date}.
+
+## Results
+
+${resultsTable(r)}
+
+${elbo}
+
+![FID against steps](fid-vs-steps.png)
+
+![Time per image against steps](time-vs-steps.png)
+
+## Summary (computed from the table)
+
+${summary(r).join('\n')}
+
+Real images: [reference.png](reference.png).
+`;
+}
+
+/** Writes report.md, report.json, fid-vs-steps.png, time-vs-steps.png and the sample grids into `dir`. */
+export async function writeReport(dir: string, result: EvalResult): Promise<string[]> {
+  const r = result.report;
+  mkdirSync(dir, { recursive: true });
+  const files: Record<string, Uint8Array | string> = {
+    'report.json': `${JSON.stringify(r, null, 2)}\n`,
+    'report.md': reportMarkdown(r),
+  };
+  const absorbing = r.rows.filter((x) => x.method === 'absorbing diffusion');
+  const series = (metric: 'fid' | 'secondsPerImage') => [
+    ...[...new Set(absorbing.map((x) => x.schedule))].map((s) => ({
+      name: `${s} order`,
+      points: absorbing.filter((x) => x.schedule === s).map((x): [number, number] => [x.steps, x[metric]]),
+    })),
+    ...r.rows.filter((x) => x.method !== 'absorbing diffusion').map((x) => ({ name: x.method, points: [[x.steps, x[metric]] as [number, number]] })),
+  ];
+  files['fid-vs-steps.png'] = await lineChartPng({
+    title: `FID against sampling steps (n = ${r.setup.n})`,
+    xLabel: 'sampling steps (network passes)',
+    yLabel: 'FID',
+    series: series('fid'),
+    references: [{ name: 'VQGAN reconstruction', y: r.reconstruction.fid }],
+    logX: true,
+  });
+  files['time-vs-steps.png'] = await lineChartPng({
+    title: 'Wall time per image against sampling steps',
+    xLabel: 'sampling steps (network passes)',
+    yLabel: 'seconds per image',
+    series: series('secondsPerImage'),
+    logX: true,
+  });
+  for (const [name, im] of Object.entries(result.grids)) {
+    const cols = Math.min(8, im.n);
+    files[name] = await encodePng(imageGrid(batchImages(im.data, [im.n, im.channels, im.height, im.width]), { cols }));
+  }
+  for (const [name, data] of Object.entries(files)) writeFileAtomic(join(dir, name), data);
+  return Object.keys(files);
+}

@@ -1,0 +1,77 @@
+// `unmask eval` and `unmask train features` as a user meets them: registered, documented, and failing in
+// one line (exit 1) when the data cannot be evaluated.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import { encodePng } from '../../src/data/png.ts';
+import * as F from '../../src/engine/api.ts';
+import { Graph } from '../../src/engine/graph.ts';
+import { Program } from '../../src/engine/session.ts';
+import { parsePriorConfig } from '../../src/models/prior-config.ts';
+import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
+import { initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
+import { initVqganState } from '../../src/tasks/train-vqgan.ts';
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  const code = await main(['node', 'unmask', ...args]);
+  vi.restoreAllMocks();
+  return { code, out, err };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'unmask-eval-cli-'));
+const folder = join(dir, 'pictures');
+const model = join(dir, 'model');
+const onnx = join(dir, 'mean.onnx');
+
+beforeAll(async () => {
+  // A 16-px greyscale model, and a folder of 32-px colour pictures it cannot be evaluated on.
+  const vq = parseVqganConfig({ channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [], codebookSize: 16, embDim: 8, ndf: 8, discLayers: 1 });
+  const prior = parsePriorConfig({ codebookSize: 16, latent: 8, dim: 16, layers: 1, heads: 2, batch: 2 });
+  savePriorCheckpoint(model, prior, vq, initVqganState(vq, 1).ema, initPriorState(prior, 2));
+  mkdirSync(folder);
+  for (let i = 0; i < 3; i++) {
+    const data = Float32Array.from({ length: 3 * 32 * 32 }, (_, j) => ((i * 31 + j) % 97) / 96);
+    writeFileSync(join(folder, `p${i}.png`), await encodePng({ channels: 3, height: 32, width: 32, data }));
+  }
+  const g = new Graph();
+  g.output('features', F.reduceMean(g.input('images', [4, 3, 32, 32]), [2, 3]));
+  const p = await Program.compile(g);
+  writeFileSync(onnx, p.model);
+  await p.release();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('unmask eval', () => {
+  it('is registered with its options, and train features beside train vqgan and prior', async () => {
+    const help = await cli('eval', '--help');
+    expect(help.code).toBe(0);
+    for (const o of ['--model', '--data', '--steps', '--schedule', '--n', '--out', '--features', '--ar', '--temp']) expect(help.out).toContain(o);
+    const train = await cli('train', '--help');
+    expect(train.out).toMatch(/features\s/);
+    expect(train.out).toMatch(/vqgan\s/);
+  });
+
+  it('rejects an unknown schedule in one line', async () => {
+    const r = await cli('eval', '--model', model, '--data', folder, '--out', join(dir, 'r'), '--schedule', 'random,greedy');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^unmask: option '--schedule <list>' argument 'random,greedy' is invalid. --schedule takes random, confidence \(comma-separated\), got 'greedy' — see 'unmask eval --help'\n$/);
+  });
+
+  it('fails in one line when the data does not match the model', async () => {
+    const r = await cli('eval', '--model', model, '--data', folder, '--features', onnx, '--n', '20', '--out', join(dir, 'r'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^unmask: .*pictures-32-val has 32×32 images with 3 channel\(s\) but the model makes 16×16 with 1 — evaluate on the data the model was trained on\n$/);
+  });
+
+  it('train features refuses data without labels in one line', async () => {
+    const r = await cli('train', 'features', '--data', folder, '--out', join(dir, 'f'), '--steps', '1');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^unmask: .*pictures-32-train has no class labels — the feature net trains on labels; use fashion or emoji, or pass an ONNX feature network\n$/);
+  });
+});

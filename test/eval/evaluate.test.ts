@@ -1,0 +1,128 @@
+// evaluate() end to end on a tiny untrained model, its untrained autoregressive twin and an untrained
+// feature net: every (schedule, steps) row and the baseline's row are measured and written as report.md, report.json, two plots and sample
+// grids; inputs that cannot be evaluated fail before any sampling, with one clear line.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImageSet } from '../../src/data/image-set.ts';
+import { ParamStore } from '../../src/engine/params.ts';
+import { Rng } from '../../src/engine/rng.ts';
+import { FeatureNet, featureNetGraph, parseFeatureNetConfig } from '../../src/eval/feature-net.ts';
+import { parsePriorConfig } from '../../src/models/prior-config.ts';
+import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
+import { type EvalReport, type EvaluateOptions, autoregressiveBaseline, evaluate, writeReport } from '../../src/tasks/evaluate.ts';
+import { UnmaskModel } from '../../src/tasks/model.ts';
+import { initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
+import { initVqganState } from '../../src/tasks/train-vqgan.ts';
+
+const vq = parseVqganConfig({ channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [], codebookSize: 16, embDim: 8, ndf: 8, discLayers: 1 });
+const prior = parsePriorConfig({ codebookSize: 16, latent: 8, dim: 16, layers: 1, heads: 2, batch: 2 });
+const featureConfig = parseFeatureNetConfig({ channels: 1, imageSize: 16, width: 4, dim: 8 });
+const dir = mkdtempSync(join(tmpdir(), 'unmask-eval-'));
+let model: UnmaskModel;
+let ar: UnmaskModel;
+let features: FeatureNet;
+
+/** Seeded synthetic images: soft stripes whose angle and phase vary with the index. */
+function images(name: string, count: number, size = 16): ImageSet {
+  return {
+    name,
+    channels: 1,
+    size,
+    count,
+    read(i, out, offset) {
+      for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) out[offset + y * size + x] = 0.5 + 0.5 * Math.sin(0.3 * (x * Math.cos(i) + y * Math.sin(i)) + i);
+    },
+  };
+}
+
+beforeAll(() => {
+  savePriorCheckpoint(join(dir, 'model'), prior, vq, initVqganState(vq, 1).ema, initPriorState(prior, 2));
+  model = UnmaskModel.load(join(dir, 'model'));
+  const causal = parsePriorConfig({ ...prior, causal: true });
+  savePriorCheckpoint(join(dir, 'ar'), causal, vq, initVqganState(vq, 1).ema, initPriorState(causal, 3));
+  ar = UnmaskModel.load(join(dir, 'ar'));
+  features = new FeatureNet(featureConfig, ParamStore.init(featureNetGraph(featureConfig, 1), new Rng(3)), 'untrained test net');
+});
+afterAll(async () => {
+  await Promise.all([model.release(), ar.release(), features.release()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function options(over: Partial<EvaluateOptions> = {}): EvaluateOptions {
+  return {
+    reference: images('stripes-val', 40),
+    validation: images('stripes-val', 40),
+    features,
+    steps: [2, 8],
+    schedules: ['random', 'confidence'],
+    n: 24,
+    batch: 10,
+    seed: 5,
+    elboImages: 4,
+    elboTimes: 4,
+    gridImages: 16,
+    ...over,
+  };
+}
+
+describe('evaluate', () => {
+  it('measures every row and writes the report, plots and grids', async () => {
+    const tasks = new Set<string>();
+    const result = await evaluate(model, { ...options(), autoregressive: autoregressiveBaseline(ar), onProgress: (p) => tasks.add(p.task) });
+    const r = result.report;
+    expect(r.rows.map((x) => `${x.schedule}@${x.steps}`)).toEqual(['random@2', 'random@8', 'confidence@2', 'confidence@8', 'raster order@64']);
+    for (const row of [...r.rows, r.reconstruction]) {
+      expect(Number.isFinite(row.fid) && row.fid >= 0).toBe(true);
+      for (const m of [row.precision, row.recall, row.coverage]) expect(m >= 0 && m <= 1).toBe(true);
+      expect(row.density).toBeGreaterThanOrEqual(0);
+    }
+    for (const row of r.rows) expect(row.secondsPerImage).toBeGreaterThan(0);
+    expect(r.elbo).toMatchObject({ images: 4, times: 4 });
+    // Untrained priors over 16 codes: both near log2(16) = 4 bits per token.
+    expect(r.elbo!.bitsPerToken).toBeGreaterThan(3);
+    expect(r.elbo!.autoregressiveBitsPerToken).toBeGreaterThan(3);
+    expect(r.setup.autoregressive).toEqual({ source: join(dir, 'ar'), parameters: ar.priorParams.count() });
+    expect(r.setup).toMatchObject({ n: 24, k: 3, temperature: 1, seed: 5, batch: 10, featureDim: 8, tokens: 64, codebookSize: 16 });
+    expect([...tasks]).toContain('sample confidence 8 steps');
+
+    const out = join(dir, 'report');
+    const files = await writeReport(out, result);
+    for (const f of ['report.md', 'report.json', 'fid-vs-steps.png', 'time-vs-steps.png', 'reference.png', 'reconstructions.png', 'samples-random-2.png', 'samples-autoregressive.png']) {
+      expect(files).toContain(f);
+      expect(existsSync(join(out, f))).toBe(true);
+    }
+    const plot = await sharp(join(out, 'fid-vs-steps.png')).metadata();
+    expect([plot.format, plot.width, plot.height]).toEqual(['png', 860, 400]);
+    const grid = await sharp(join(out, 'samples-random-8.png')).metadata();
+    expect([grid.width, grid.height]).toEqual([8 * 18 + 2, 2 * 18 + 2]); // 16 images of 16 px, 8 per row, 2 px gaps
+    const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as EvalReport;
+    expect(json.rows).toEqual(r.rows);
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toContain('| VQGAN reconstruction (floor) | – |');
+    expect(md).toMatch(/\| confidence \| 2 \| \d+\.\d+ \| \d\.\d{3} \| /);
+    expect(md).toContain('| autoregressive | 64 |');
+    expect(md).toContain('![FID against steps](fid-vs-steps.png)');
+  });
+
+  it('is deterministic in everything but time', async () => {
+    const o = options({ steps: [4], schedules: ['random'], elboImages: 0 });
+    const [a, b] = [await evaluate(model, o), await evaluate(model, o)];
+    const strip = (r: EvalReport) => r.rows.map(({ secondsPerImage: _, ...rest }) => rest);
+    expect(strip(b.report)).toEqual(strip(a.report));
+    expect(b.report.reconstruction).toEqual(a.report.reconstruction);
+    expect(b.grids['samples-random-4.png'].data).toEqual(a.grids['samples-random-4.png'].data);
+  });
+
+  it('refuses what cannot be evaluated before sampling, in one line', async () => {
+    await expect(evaluate(ar, options())).rejects.toThrow(/is the autoregressive baseline — evaluate an absorbing prior and pass the baseline as --ar/);
+    expect(() => autoregressiveBaseline(model)).toThrow(/holds an absorbing prior, not the autoregressive baseline/);
+    await expect(evaluate(model, options({ n: 8 }))).rejects.toThrow(/n = 8 samples cannot be evaluated in 8-d features: FID needs more samples than dimensions \(≥ 9/);
+    await expect(evaluate(model, options({ reference: images('big-val', 40, 32) }))).rejects.toThrow(/big-val has 32×32 images with 1 channel\(s\) but the model makes 16×16 with 1/);
+    await expect(evaluate(model, options({ n: 41 }))).rejects.toThrow(/n = 41 but stripes-val has only 40 images/);
+    await expect(evaluate(model, options({ steps: [2, 65] }))).rejects.toThrow(/steps must be whole numbers from 1 to 64/);
+    await expect(evaluate(model, options({ n: 10, k: 10, features: { ...features, dim: 4, name: 'x', features: features.features.bind(features), release: async () => {} } }))).rejects.toThrow(/too few for PRDC with k = 10/);
+  });
+});
