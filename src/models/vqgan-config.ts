@@ -32,6 +32,10 @@ export const VqganConfigSchema = z
     if (c.imageSize % down !== 0) {
       ctx.addIssue({ code: 'custom', path: ['imageSize'], message: `must be divisible by ${down} (2^(levels−1) for chMult of length ${c.chMult.length})` });
     }
+    // L stride-2 convs, then two 4×4 stride-1 convs that each lose a pixel: the PatchGAN must keep ≥ 1.
+    if (c.imageSize / 2 ** c.discLayers < 3) {
+      ctx.addIssue({ code: 'custom', path: ['discLayers'], message: `${c.discLayers} discriminator layers are too many for ${c.imageSize}-px images (need imageSize / 2^discLayers ≥ 3)` });
+    }
     for (const m of c.chMult) {
       if ((c.nf * m) % 32 !== 0) ctx.addIssue({ code: 'custom', path: ['nf'], message: `nf·chMult (${c.nf * m}) must be a multiple of 32 for GroupNorm(32)` });
     }

@@ -46,7 +46,14 @@ function open(o: VqganRunOptions): { config: VqganConfig; state: VqganTrainState
     const { config, state } = loadVqganCheckpoint(o.out);
     return { config: withScheduleOverrides(config, o.overrides ?? {}), state, resumed: true };
   }
+  checkData(o, o.config);
   return { config: o.config, state: initVqganState(o.config, o.seed), resumed: false };
+}
+
+function checkData(o: VqganRunOptions, config: VqganConfig): void {
+  if (o.train.channels !== config.channels || o.train.size !== config.imageSize) {
+    throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the model takes ${config.imageSize}×${config.imageSize} with ${config.channels} — use matching data or settings`);
+  }
 }
 
 /** Settings that may change when a run resumes (the architecture may not). */
@@ -65,9 +72,7 @@ function withScheduleOverrides(config: VqganConfig, overrides: Partial<VqganConf
 
 export async function runVqganTraining(o: VqganRunOptions): Promise<VqganTrainState> {
   const { config, state, resumed } = open(o);
-  if (o.train.channels !== config.channels || o.train.size !== config.imageSize) {
-    throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the model takes ${config.imageSize}×${config.imageSize} with ${config.channels}`);
-  }
+  checkData(o, config);
   const trainer = new VqganTrainer(config, state, o.train, { flip: o.flip });
   o.onStart?.({ step: state.step, steps: o.steps, resumed, parameters: state.params.count() });
   try {

@@ -48,7 +48,7 @@ describe('onnxruntime-web', () => {
   });
 
   it('runs a training graph (VQGAN encoder loss and gradients) like onnxruntime-node', async () => {
-    const c = parseVqganConfig({ channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [8], codebookSize: 8, embDim: 4 });
+    const c = parseVqganConfig({ channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [8], codebookSize: 8, embDim: 4, discLayers: 2 });
     const g = new Graph();
     const x = g.input('x', [2, 1, 16, 16]);
     const z = encoder(new Scope(g).sub('encoder'), x, c);
