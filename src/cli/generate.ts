@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { join } from 'node:path';
-import { type Image, batchImages, imageGrid, readImage, writeImage } from '../data/png.ts';
+import { type Image, batchImages, imageGrid, readImage, upscale, writeImage } from '../data/png.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { validationNll } from '../tasks/autoregressive.ts';
 import { type Box, type Images, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodeGrid, extend, generate, inpaint, stitch } from '../tasks/edit.ts';
@@ -15,6 +15,7 @@ import { createProgress } from './progress.ts';
 
 interface TaskFlags {
   model: string;
+  scale: number;
   n: number;
   steps?: number;
   temp: number;
@@ -35,6 +36,7 @@ function taskOptions(cmd: Command, defaults: { out: string; n: number }): Comman
     .option('--seed <s>', 'random seed', int('--seed', 0), 1)
     .option('--out <file>', 'PNG grid to write', defaults.out)
     .option('--frames <dir>', 'also write the grid after every step, as frame-0001.png …')
+    .option('--scale <k>', 'enlarge the written grids k times (nearest neighbour)', int('--scale', 1, 16), 1)
     .option('--json', 'print a JSON summary (and JSON progress lines) instead of text');
 }
 
@@ -76,16 +78,20 @@ async function runTask(
   const lead = inputs.length && inputs[0].width === im.width && inputs[0].height === im.height
     ? [...inputs, maskImage(model, result.known, result.grid, im.channels)]
     : [];
-  const cols = lead.length ? lead.length + flags.n : Math.min(flags.n, 8);
-  await writeImage(flags.out, imageGrid([...lead, ...results], { cols }));
-  if (flags.frames) await writeFrames(flags.frames, model, frames, result, lead);
+  await writeImage(flags.out, upscale(imageGrid([...lead, ...results], { cols: gridColumns(lead.length, flags.n) }), flags.scale));
+  if (flags.frames) await writeFrames(flags.frames, model, frames, result, lead, flags.scale);
   const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, seed: flags.seed, seconds, seconds_per_image: seconds / flags.n };
   if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else process.stderr.write(`wrote ${flags.out}: ${flags.n} image(s), ${steps} steps (${schedule}), ${seconds.toFixed(2)} s (${(seconds / flags.n).toFixed(3)} s per image)\n`);
 }
 
+/** Inputs and mask, then the results, on one row; results alone eight to a row. */
+function gridColumns(lead: number, n: number): number {
+  return lead ? lead + n : Math.min(n, 8);
+}
+
 /** Decodes every step's grids; still-masked tokens are painted mid-grey. */
-async function writeFrames(dir: string, model: UnmaskModel, frames: Int32Array[], result: TaskResult, lead: Image[]): Promise<void> {
+async function writeFrames(dir: string, model: UnmaskModel, frames: Int32Array[], result: TaskResult, lead: Image[], scale: number): Promise<void> {
   const [h, w] = result.grid;
   const k = model.prior.codebookSize;
   const n = result.images.n;
@@ -102,7 +108,7 @@ async function writeFrames(dir: string, model: UnmaskModel, frames: Int32Array[]
           for (let y = ty * f; y < (ty + 1) * f; y++) im.data.fill(0.5, (b * im.channels + c) * per + y * im.width + tx * f, (b * im.channels + c) * per + y * im.width + (tx + 1) * f);
       }
     const images = batchImages(im.data, [n, im.channels, im.height, im.width]);
-    await writeImage(join(dir, `frame-${String(s + 1).padStart(4, '0')}.png`), imageGrid([...lead, ...images]));
+    await writeImage(join(dir, `frame-${String(s + 1).padStart(4, '0')}.png`), upscale(imageGrid([...lead, ...images], { cols: gridColumns(lead.length, n) }), scale));
   }
 }
 

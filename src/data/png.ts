@@ -150,3 +150,15 @@ function chwToHwc(img: Image): Uint8Array {
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0];
 }
+
+/** Enlarges an image k times with nearest-neighbour sampling (crisp pixels for small images). */
+export function upscale(img: Image, k: number): Image {
+  if (!Number.isInteger(k) || k < 1) throw new Error(`upscale: factor must be a whole number ≥ 1, got ${k}`);
+  if (k === 1) return img;
+  const width = img.width * k, height = img.height * k;
+  const data = new Float32Array(img.channels * width * height);
+  for (let c = 0; c < img.channels; c++)
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) data[(c * height + y) * width + x] = img.data[(c * img.height + Math.floor(y / k)) * img.width + Math.floor(x / k)];
+  return { channels: img.channels, height, width, data };
+}
