@@ -2,8 +2,8 @@
 
   --names FILE   dump parameter names and shapes of the reference 256-px config (a test fixture)
   --quant FILE   dump a quantizer fixture: z, codebook, indices, loss and gradients
-  --bench        time training steps (L1 + codebook loss, Adam) of the `fashion` preset, batch 16,
-                 2 threads, to compare with `unmask bench vqgan`
+  --bench        time training steps (L1 + codebook loss, Adam) of the `fashion` preset (or
+                 --config emoji), batch 16, 2 threads, to compare with `unmask bench vqgan`
 
 Run with Debian's python3 (apt-get install python3-torch): /usr/bin/python3 bench/pytorch_vqgan.py --bench
 """
@@ -152,6 +152,8 @@ class VQGAN(nn.Module):
 
 
 FASHION = dict(channels=1, size=32, nf=32, ch_mult=(1, 2, 2), res_blocks=1, attn=(8,), k=128, emb=32, ndf=32, disc_layers=2)
+EMOJI = dict(FASHION, channels=3, nf=64, k=256, emb=64)
+PRESETS = {"fashion": FASHION, "emoji": EMOJI}
 
 
 def main():
@@ -160,6 +162,7 @@ def main():
     ap.add_argument("--quant")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--config", choices=sorted(PRESETS), default="fashion", help="preset for --bench (src/models/vqgan-config.ts)")
     a = ap.parse_args()
     torch.manual_seed(0)
     if a.names:
@@ -177,10 +180,11 @@ def main():
                    "grad_z": z.grad.flatten().tolist(), "grad_codebook": q.embedding.weight.grad.flatten().tolist()}, open(a.quant, "w"))
     if a.bench:
         torch.set_num_threads(2)
-        m = VQGAN(**FASHION)
+        preset = PRESETS[a.config]
+        m = VQGAN(**preset)
         ae = list(m.encoder.parameters()) + list(m.quantize.parameters()) + list(m.generator.parameters())
         opt = torch.optim.Adam(ae, lr=1e-4)
-        x = torch.rand(16, 1, 32, 32)
+        x = torch.rand(16, preset["channels"], preset["size"], preset["size"])
         times = []
         for i in range(a.steps + 3):
             t = time.perf_counter()
@@ -190,7 +194,7 @@ def main():
             if i >= 3: times.append(time.perf_counter() - t)
         times.sort()
         med = times[len(times) // 2]
-        print(json.dumps({"case": "vqgan_train_step", "config": "fashion", "batch": 16, "ms": med * 1000, "images_per_second": 16 / med}))
+        print(json.dumps({"case": "vqgan_train_step", "config": a.config, "batch": 16, "ms": med * 1000, "images_per_second": 16 / med}))
 
 
 if __name__ == "__main__":

@@ -70,8 +70,9 @@ export function cast(x: Tensor, to: DType): Tensor {
 
 export const matmul = (a: Tensor, b: Tensor) => apply('matmul', [a, b], {});
 
-export function conv(x: Tensor, w: Tensor, opts: Partial<ConvAttrs> = {}): Tensor {
-  return apply('conv', [x, w], convAttrs(opts));
+/** 2-D convolution; `bias` [O] is added per output channel inside the Conv. */
+export function conv(x: Tensor, w: Tensor, opts: Partial<ConvAttrs> = {}, bias?: Tensor): Tensor {
+  return apply('conv', bias ? [x, w, bias] : [x, w], convAttrs(opts));
 }
 
 export function convTranspose(x: Tensor, w: Tensor, outputShape: [number, number], opts: Partial<ConvAttrs> = {}): Tensor {

@@ -1,8 +1,9 @@
 // Lowers a Graph to an ONNX ModelProto through the generated protobuf types (onnx-proto).
 import onnxProto from 'onnx-proto';
-import { type DType, type Graph, GraphError, type Shape, type Tensor } from './graph.ts';
-import type { NDArray } from './ndarray.ts';
+import { type DType, type Graph, GraphError, type Node, type Shape, type Tensor, fmtShape } from './graph.ts';
+import { type NDArray, broadcastShapes } from './ndarray.ts';
 import { TABLE } from './ops/table.ts';
+import type { OpName } from './ops/types.ts';
 
 const { onnx } = onnxProto;
 export const OPSET = 17;
@@ -113,8 +114,13 @@ export function lowerToOnnx(graph: Graph, opts: LowerOptions = {}): onnxProto.on
     names.set(t.id, n);
     return n;
   };
+  const implicit = implicitExpands(graph, live, outputs);
   for (const node of graph.nodes) {
     if (!live.has(node.output.id)) continue;
+    if (implicit.has(node.output.id)) {
+      names.set(node.output.id, nameOf(node.inputs[0]));
+      continue;
+    }
     const ins = node.inputs.map(nameOf);
     const out = `v${node.output.id}`;
     names.set(node.output.id, out);
@@ -133,6 +139,40 @@ export function lowerToOnnx(graph: Graph, opts: LowerOptions = {}): onnxProto.on
     opsetImport: [{ domain: '', version: OPSET }],
     graph: { name: 'unmask', node: e.nodes, initializer: e.initializers, input: inputs, output: outInfos },
   });
+}
+
+const BROADCASTING = new Set<OpName>(['add', 'sub', 'mul', 'div', 'pow', 'max', 'min', 'equal', 'less', 'greater', 'where']);
+
+/**
+ * Expands (autodiff's reduction gradients, mostly) that only feed broadcasting elementwise ops whose
+ * result keeps its shape when they read the unexpanded tensor: those ops broadcast it themselves,
+ * so the full-size copy is never written.
+ */
+function implicitExpands(graph: Graph, live: Set<number>, outputs: Map<string, Tensor>): Set<number> {
+  const consumers = new Map<number, Node[]>();
+  for (const n of graph.nodes) {
+    if (!live.has(n.output.id)) continue;
+    for (const t of n.inputs) {
+      const list = consumers.get(t.id);
+      if (list) list.push(n);
+      else consumers.set(t.id, [n]);
+    }
+  }
+  const outs = new Set([...outputs.values()].map((t) => t.id));
+  const implicit = new Set<number>();
+  for (const n of graph.nodes) {
+    const id = n.output.id;
+    if (n.op !== 'expand' || !live.has(id) || outs.has(id)) continue;
+    const small = n.inputs[0];
+    const ok = (consumers.get(id) ?? []).every((c) => {
+      if (!BROADCASTING.has(c.op)) return false;
+      const shapes = c.inputs.map((t) => (t.id === id ? small.shape : t.shape));
+      const shape = shapes.reduce<number[] | null>((acc, s) => acc && broadcastShapes(acc, s), []);
+      return shape !== null && fmtShape(shape) === fmtShape(c.output.shape);
+    });
+    if (ok) implicit.add(id);
+  }
+  return implicit;
 }
 
 function constName(e: OnnxEmitter, v: NDArray): string {

@@ -29,9 +29,8 @@ export function conv2d(s: Scope, x: Tensor, inC: number, outC: number, k: number
   const p = opts.padding ?? 0;
   const pads: [number, number, number, number] = typeof p === 'number' ? [p, p, p, p] : p;
   const st = opts.stride ?? 1;
-  let y = F.conv(x, w, { strides: [st, st], pads, groups });
-  if (opts.bias ?? true) y = F.add(y, F.reshape(s.param('bias', [outC], fanInUniform(fanIn)), [1, outC, 1, 1]));
-  return y;
+  const bias = (opts.bias ?? true) ? s.param('bias', [outC], fanInUniform(fanIn)) : undefined;
+  return F.conv(x, w, { strides: [st, st], pads, groups }, bias);
 }
 
 /** Token embedding table [num, dim], N(0, 1) as PyTorch initialises nn.Embedding. */

@@ -1,5 +1,5 @@
 // The convolution lowerings chosen for speed, through ONNX Runtime, against direct float64 loops over
-// the definition: conv's weight gradient (per-tap GEMMs, per image or over the flattened batch), and
+// the definition: conv's weight gradient (a gathered im2col and one GEMM, in chunks on large images), and
 // convTranspose (a flipped-kernel Conv at stride 1, ConvTranspose otherwise), each with strides,
 // dilations, asymmetric padding and groups.
 import { describe, expect, it } from 'vitest';
@@ -30,11 +30,12 @@ interface Case {
 }
 
 const CASES: Record<string, Case> = {
-  '3×3 pad 1 (per-image GEMMs)': { n: 2, ci: 3, co: 4, h: 6, w: 5, k: [3, 3], s: [1, 1], d: [1, 1], p: [1, 1, 1, 1], g: 1 },
-  '3×3 on a 3×3 image (one GEMM over the batch)': { n: 2, ci: 16, co: 16, h: 3, w: 3, k: [3, 3], s: [1, 1], d: [1, 1], p: [1, 1, 1, 1], g: 1 },
+  '3×3 pad 1': { n: 2, ci: 3, co: 4, h: 6, w: 5, k: [3, 3], s: [1, 1], d: [1, 1], p: [1, 1, 1, 1], g: 1 },
+  '3×3 on a 3×3 image (every tap but the centre reads padding somewhere)': { n: 2, ci: 16, co: 16, h: 3, w: 3, k: [3, 3], s: [1, 1], d: [1, 1], p: [1, 1, 1, 1], g: 1 },
   'strided, dilated, grouped': { n: 2, ci: 4, co: 6, h: 7, w: 6, k: [3, 2], s: [2, 1], d: [1, 2], p: [1, 0, 2, 1], g: 2 },
   '4×4 stride 2 (PatchGAN)': { n: 3, ci: 4, co: 4, h: 8, w: 8, k: [4, 4], s: [2, 2], d: [1, 1], p: [1, 1, 1, 1], g: 1 },
   '1×1': { n: 2, ci: 3, co: 5, h: 5, w: 5, k: [1, 1], s: [1, 1], d: [1, 1], p: [0, 0, 0, 0], g: 1 },
+  '3×3, 64 channels on a 45×45 image (weight-gradient im2col in chunks)': { n: 1, ci: 64, co: 2, h: 45, w: 45, k: [3, 3], s: [1, 1], d: [1, 1], p: [1, 1, 1, 1], g: 1 },
   'small image, 3 groups (one GEMM per group)': { n: 1, ci: 12, co: 12, h: 3, w: 4, k: [3, 3], s: [1, 2], d: [2, 1], p: [2, 1, 0, 1], g: 3 },
   'transposed, stride 1, groups': { n: 2, ci: 4, co: 6, h: 4, w: 5, k: [3, 3], s: [1, 1], d: [1, 1], p: [1, 1, 1, 1], g: 2, transposed: true },
   'transposed, stride 1, dilated, output padding': { n: 2, ci: 3, co: 4, h: 4, w: 4, k: [3, 3], s: [1, 1], d: [2, 2], p: [1, 2, 0, 1], g: 1, transposed: true, extra: 1 },

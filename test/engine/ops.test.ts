@@ -130,8 +130,14 @@ CASES.push(
   convCase('groups 2', [2, 4, 5, 5], [6, 2, 3, 3], { groups: 2, pads: [1, 1, 1, 1] }),
   convCase('3×2, stride [2,1], dilation [1,2], pads [1,0,2,1], groups 2', [1, 4, 7, 6], [4, 2, 3, 2], { strides: [2, 1], dilations: [1, 2], pads: [1, 0, 2, 1], groups: 2 }),
   convCase('1×1', [2, 3, 4, 4], [5, 3, 1, 1], {}),
-  // an image smaller than the channel count takes the weight gradient's flattened-batch GEMM
+  // an image smaller than the kernel's reach: most im2col taps read the padding
   convCase('3×3 on 2×2 images, 6 channels', [2, 6, 2, 2], [6, 6, 3, 3], { pads: [1, 1, 1, 1] }),
+  {
+    name: 'conv 3×3 pad 1 with bias',
+    ops: ['conv'],
+    inputs: { x: randn(rng, [2, 3, 4, 4]), w: randn(rng, [4, 3, 3, 3], 0.5), b: randn(rng, [4]) },
+    build: ({ x, w, b }) => F.conv(x, w, { pads: [1, 1, 1, 1] }, b),
+  },
 );
 
 function convTCase(name: string, xs: Shape, ws: Shape, out: [number, number], o: Partial<ConvAttrs>): OpCase {
@@ -304,6 +310,7 @@ const ERRORS: [string, (g: Graph) => unknown, string[]][] = [
   ['conv input channels', (g) => F.conv(f32(g, [1, 2, 5, 5]), f32(g, [4, 3, 3, 3])), ['conv', '[1,2,5,5]', '[4,3,3,3]']],
   ['conv output channels not divisible into groups', (g) => F.conv(f32(g, [1, 4, 5, 5]), f32(g, [3, 2, 3, 3]), { groups: 2 }), ['conv', '[3,2,3,3]', 'groups']],
   ['conv kernel larger than input', (g) => F.conv(f32(g, [1, 2, 2, 2]), f32(g, [4, 2, 3, 3])), ['conv', '[1,2,2,2]', '[4,2,3,3]']],
+  ['conv bias not one per output channel', (g) => F.conv(f32(g, [1, 2, 5, 5]), f32(g, [4, 2, 3, 3]), {}, f32(g, [3])), ['conv', 'bias', '[3]', '[4]']],
   ['convTranspose input channels', (g) => F.convTranspose(f32(g, [1, 2, 4, 4]), f32(g, [3, 2, 3, 3]), [4, 4], { pads: [1, 1, 1, 1] }), ['convTranspose', '[1,2,4,4]', '[3,2,3,3]']],
   ['convTranspose unreachable output size', (g) => F.convTranspose(f32(g, [1, 2, 4, 4]), f32(g, [2, 2, 3, 3]), [11, 11], { strides: [2, 2] }), ['convTranspose', '11', '[1,2,4,4]']],
   ['where with a float condition', (g) => F.where(f32(g, [2]), f32(g, [2]), 0), ['where', 'bool', 'float32']],

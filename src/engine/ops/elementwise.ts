@@ -69,19 +69,19 @@ const ub = (g: Tensor, x: Tensor) => F.unbroadcast(g, x.shape);
 const isConstant = (t: Tensor, v: number) => t.source.kind === 'const' && t.size === 1 && t.source.value.data[0] === v;
 
 export const add = binaryRule('Add', (a, b) => a + b, (g, { inputs: [a, b] }) => [ub(g, a), ub(g, b)]);
-export const sub = binaryRule('Sub', (a, b) => a - b, (g, { inputs: [a, b] }) => [ub(g, a), ub(F.neg(g), b)]);
+export const sub = binaryRule('Sub', (a, b) => a - b, (g, { inputs: [a, b] }) => [ub(g, a), F.neg(ub(g, b))]);
 // d(ab) = b da + a db
 export const mul = binaryRule('Mul', (a, b) => a * b, (g, { inputs: [a, b], needs }) => [
   needs[0] ? ub(F.mul(g, b), a) : null,
   needs[1] ? ub(F.mul(g, a), b) : null,
 ]);
-// d(a/b) = da/b − a db/b²
+// d(a/b) = da/b − a db/b² = da/b − y db/b; for a broadcast b, Σ g·y is taken before dividing by b.
 export const div = binaryRule(
   'Div',
   (a, b) => a / b,
   (g, { inputs: [a, b], output: y, needs }) => [
     needs[0] ? ub(F.div(g, b), a) : null,
-    needs[1] ? ub(F.neg(F.div(F.mul(g, y), b)), b) : null,
+    needs[1] ? F.neg(F.div(ub(F.mul(g, y), b), b)) : null,
   ],
   FLOAT,
 );

@@ -1,6 +1,6 @@
 // MatMul (batched, broadcasting batch axes), 2-D convolution and its transpose.
 import * as F from '../api.ts';
-import { GraphError, type Tensor, fmtShape } from '../graph.ts';
+import { type Graph, GraphError, type Tensor, fmtShape } from '../graph.ts';
 import { broadcastShapes, broadcastStrides, forEachIndex, nd } from '../ndarray.ts';
 import type { ConvAttrs, OpRule, TType } from './types.ts';
 
@@ -76,11 +76,15 @@ function convOnnxAttrs(a: ConvAttrs, w: TType) {
   return { strides: a.strides, pads: a.pads, dilations: a.dilations, group: a.groups, kernel_shape: w.shape.slice(2) as number[] };
 }
 
+/** Convolution of x [N, C, H, W] with w [O, C/groups, kh, kw], plus an optional bias [O] (ONNX Conv's B). */
 export const conv: OpRule<ConvAttrs> = {
-  type: ([x, w], a) => {
+  type: ([x, w, b], a) => {
     checkConv('conv', x, w, a);
     if (w.shape[1] * a.groups !== x.shape[1]) {
       throw new GraphError(`conv: weight ${fmtShape(w.shape)} expects ${w.shape[1] * a.groups} input channels, input ${fmtShape(x.shape)} has ${x.shape[1]}`);
+    }
+    if (b && (b.dtype !== x.dtype || fmtShape(b.shape) !== fmtShape([w.shape[0]]))) {
+      throw new GraphError(`conv: bias ${b.dtype}${fmtShape(b.shape)} must be ${x.dtype}[${w.shape[0]}], one value per output channel`);
     }
     if (w.shape[0] % a.groups !== 0) throw new GraphError(`conv: weight ${fmtShape(w.shape)} has ${w.shape[0]} output channels, not divisible into ${a.groups} groups`);
     const [, , kh, kw] = w.shape;
@@ -90,7 +94,7 @@ export const conv: OpRule<ConvAttrs> = {
     return { shape: [x.shape[0], w.shape[0], h, wd], dtype: x.dtype };
   },
   onnx: (e, ins, o, a, [, w]) => e.node('Conv', ins, [o], convOnnxAttrs(a, w)),
-  eval: ([x, w], a, t) => {
+  eval: ([x, w, bias], a, t) => {
     const r = nd(t.shape, t.dtype);
     const [n, c, h, wd] = x.shape;
     const [o, cg, kh, kw] = w.shape;
@@ -101,7 +105,7 @@ export const conv: OpRule<ConvAttrs> = {
         const grp = Math.floor(oc / og);
         for (let y = 0; y < ho; y++)
           for (let xx = 0; xx < wo; xx++) {
-            let s = 0;
+            let s = bias ? bias.data[oc] : 0;
             for (let ic = 0; ic < cg; ic++)
               for (let i = 0; i < kh; i++) {
                 const yy = y * a.strides[0] + i * a.dilations[0] - a.pads[0];
@@ -117,10 +121,12 @@ export const conv: OpRule<ConvAttrs> = {
       }
     return r;
   },
-  // dx is the transposed convolution of g; dw correlates the padded input with g (convWeightGrad).
+  // dx is the transposed convolution of g; dw correlates the padded input with g (convWeightGrad);
+  // db sums g over positions, then images (ORT reduces trailing axes far faster than outer and inner at once).
   grad: (g, { inputs: [x, w], attrs, needs }) => [
     needs[0] ? F.convTranspose(g, w, [x.shape[2], x.shape[3]], attrs) : null,
     needs[1] ? convWeightGrad(x, g, attrs, [w.shape[2], w.shape[3]]) : null,
+    needs[2] ? F.reduceSum(F.reduceSum(g, [2, 3]), [0]) : null,
   ],
 };
 
@@ -152,8 +158,11 @@ export const convTranspose: OpRule<ConvAttrs & { outputShape: [number, number] }
     // ConvTranspose (whose col2im is the bottleneck), and this is conv's input gradient.
     const [ci, cog] = [w.shape[0], w.shape[1]];
     const g = a.groups;
-    const flipped = e.tmp('wflip');
-    e.node('Slice', [ins[1], e.constI64([-1, -1]), e.constI64([-kh - 1, -kw - 1]), e.constI64([2, 3]), e.constI64([-1, -1])], [flipped]);
+    let flipped = ins[1];
+    if (kh * kw > 1) {
+      flipped = e.tmp('wflip');
+      e.node('Slice', [ins[1], e.constI64([-1, -1]), e.constI64([-kh - 1, -kw - 1]), e.constI64([2, 3]), e.constI64([-1, -1])], [flipped]);
+    }
     const grouped = e.tmp('wgrp');
     const swapped = e.tmp('wswap');
     const wConv = e.tmp('wconv');
@@ -210,38 +219,81 @@ function outputPadding(x: TType, w: TType, a: ConvAttrs & { outputShape: [number
 }
 
 /**
- * dW[o,c,i,j] = Σ_{n,y,x} gOut[n,o,y,x] · xpad[n,c, y·s + i·d, x·s + j·d]: for each kernel tap (i, j) one
- * strided slice of the padded input and one GEMM contracting over the output positions (im2col, one
- * tap at a time). With large images the GEMMs run per image (batched over n, then summed); with small
- * ones, whose per-image [O, C] partial sums would outweigh the work, input and gOut are transposed once
- * so that each tap is a single GEMM over all n·y·x. (A convolution over the batch axis computes the same
- * thing but with a kernel as large as the image, which MLAS runs 3–6× slower.)
+ * Most im2col values (floats, 4 MB) one Gather materialises: larger weight gradients sum GEMMs over
+ * chunks of positions, each reading its gathered block while it is still in cache (measured fastest).
+ */
+const COLS_BUDGET = 1 << 20;
+
+/**
+ * dW[o,c,i,j] = Σ_{n,y,x} gOut[n,o,y,x] · x[n,c, y·s + i·d − p, x·s + j·d − p], as im2col and one GEMM over
+ * all n·y·x: x goes channels-last (per image [H·W·G, Cg] rows, plus a zero row for taps that land in
+ * the padding), one Gather copies the kh·kw rows each output position reads (the same indices for
+ * every image), and gOut as [G, Og, n·y·x] multiplies them. That is a handful of ops per convolution
+ * whatever its kernel, where slicing tap by tap costs several per tap. Output positions are chunked
+ * so that the im2col copy stays bounded on large images.
  */
 function convWeightGrad(x: Tensor, gOut: Tensor, a: ConvAttrs, kernel: [number, number]): Tensor {
-  const [n, c] = x.shape;
+  const [n, c, h, w] = x.shape;
   const [, o, ho, wo] = gOut.shape;
   const groups = a.groups;
-  const [cg, og, hw] = [c / groups, o / groups, ho * wo];
-  const xp = F.pad(x, [0, 0, a.pads[0], a.pads[1], 0, 0, a.pads[2], a.pads[3]]);
-  const [hp, wp] = [xp.shape[2], xp.shape[3]];
-  const perImage = hw >= Math.max(og, cg);
-  const g4 = F.reshape(gOut, [n, groups, og, hw]);
-  const x5 = F.reshape(xp, [n, groups, cg, hp, wp]);
-  const rows = perImage ? g4 : F.reshape(F.transpose(g4, [1, 2, 0, 3]), [groups, og, n * hw]); // [(N,) G, Og, K]
-  const src = perImage ? x5 : F.transpose(x5, [1, 2, 0, 3, 4]); // [N, G, Cg, Hp, Wp] or [G, Cg, N, Hp, Wp]
-  const taps: Tensor[] = [];
-  for (let i = 0; i < kernel[0]; i++) {
-    for (let j = 0; j < kernel[1]; j++) {
-      const y0 = i * a.dilations[0];
-      const x0 = j * a.dilations[1];
-      const whole = y0 === 0 && x0 === 0 && a.strides[0] === 1 && a.strides[1] === 1 && hp === ho && wp === wo;
-      const tap = whole
-        ? src
-        : F.slice(src, [3, 4], [y0, x0], [y0 + (ho - 1) * a.strides[0] + 1, x0 + (wo - 1) * a.strides[1] + 1], a.strides);
-      const cols = F.reshape(tap, perImage ? [n, groups, cg, hw] : [groups, cg, n * hw]);
-      const prod = F.matmul(rows, F.mT(cols)); // [(N,) G, Og, Cg]
-      taps.push(F.reshape(perImage ? F.reduceSum(prod, [0]) : prod, [o, cg, 1]));
+  const [cg, og, taps, hwo] = [c / groups, o / groups, kernel[0] * kernel[1], ho * wo];
+  const padded = a.pads.some((p) => p > 0);
+  // A 1×1 stride-1 kernel without groups reads each row once, in order: the rows are the im2col.
+  const identity = taps === 1 && groups === 1 && !padded && a.strides[0] === 1 && a.strides[1] === 1;
+  let rows = F.reshape(F.transpose(x, [0, 2, 3, 1]), [n, h * w * groups, cg]); // [N, H·W·G, Cg]
+  if (padded) rows = F.pad(rows, [0, 0, 0, 0, 1, 0]);
+  const gT = F.reshape(F.transpose(F.reshape(gOut, [n, o, hwo]), [1, 0, 2]), [groups, og, n, hwo]); // [G, Og, N, Ho·Wo]
+  const chunk = Math.max(1, Math.floor(COLS_BUDGET / (n * groups * taps * cg)));
+  let dw: Tensor | null = null;
+  for (let q0 = 0; q0 < hwo; q0 += chunk) {
+    const q1 = Math.min(hwo, q0 + chunk);
+    const whole = q0 === 0 && q1 === hwo;
+    let cols: Tensor; // [G, N·Qk, taps·Cg]
+    if (identity) cols = F.reshape(whole ? rows : F.slice(rows, [1], [q0], [q1]), [1, n * (q1 - q0), cg]);
+    else {
+      const read = F.gather(rows, im2colIndices(x, [ho, wo], a, kernel, q0, q1), 1); // [N, G, Qk, taps, Cg]
+      cols = F.reshape(groups === 1 ? read : F.transpose(read, [1, 0, 2, 3, 4]), [groups, n * (q1 - q0), taps * cg]);
+    }
+    const gk = F.reshape(whole ? gT : F.slice(gT, [3], [q0], [q1]), [groups, og, n * (q1 - q0)]);
+    const part = F.matmul(gk, cols); // [G, Og, taps·Cg]
+    dw = dw ? F.add(dw, part) : part;
+  }
+  return taps === 1 ? F.reshape(dw!, [o, cg, 1, 1]) : F.transpose(F.reshape(dw!, [o, kernel[0], kernel[1], cg]), [0, 3, 1, 2]);
+}
+
+const indexCache = new WeakMap<Graph, Map<string, Tensor>>();
+
+/**
+ * For output positions q0 ≤ q < q1 of one image (over y, x): int64 [G, q1 − q0, kh·kw], the row of an
+ * image's [H·W·G (+ 1 zero row), Cg] that tap (i, j) of group g reads, or the zero row H·W·G where it
+ * reads padding. Shared between the convolutions of a graph that have the same geometry.
+ */
+function im2colIndices(x: Tensor, out: [number, number], a: ConvAttrs, kernel: [number, number], q0: number, q1: number): Tensor {
+  const [, , h, w] = x.shape;
+  const wo = out[1];
+  const groups = a.groups;
+  const key = JSON.stringify([h, w, out, a, kernel, q0, q1]);
+  let cache = indexCache.get(x.graph);
+  if (!cache) indexCache.set(x.graph, (cache = new Map()));
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const [kh, kw] = kernel;
+  const count = q1 - q0;
+  const idx = new Float64Array(groups * count * kh * kw);
+  for (let q = q0; q < q1; q++) {
+    const [yo, xo] = [Math.floor(q / wo), q % wo];
+    for (let i = 0; i < kh; i++) {
+      const yi = yo * a.strides[0] + i * a.dilations[0] - a.pads[0];
+      for (let j = 0; j < kw; j++) {
+        const xi = xo * a.strides[1] + j * a.dilations[1] - a.pads[1];
+        const inside = yi >= 0 && yi < h && xi >= 0 && xi < w;
+        for (let g = 0; g < groups; g++) {
+          idx[((g * count + q - q0) * kh + i) * kw + j] = inside ? (yi * w + xi) * groups + g : h * w * groups;
+        }
+      }
     }
   }
-  return F.reshape(F.concat(taps, 2), [o, cg, kernel[0], kernel[1]]);
+  const t = x.graph.constant(nd([groups, count, kh * kw], 'int64', idx));
+  cache.set(key, t);
+  return t;
 }
