@@ -1,10 +1,11 @@
 // `unmask bench …`: the library's benchmarks, printed as a table of medians (with the ratio to a
 // PyTorch run of the same cases when given one) or as JSON lines.
 import { existsSync, readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { type BenchCase, benchEngine } from '../bench/engine.ts';
 import { benchSample, benchSampleAutoregressive } from '../bench/sample.ts';
+import { benchVqgan } from '../bench/vqgan.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { int } from './parse.ts';
 
@@ -64,6 +65,27 @@ export function registerBench(program: Command): void {
       if (o.json) process.stdout.write(`${JSON.stringify(line)}\n`);
       else process.stdout.write(`${r.seconds_per_image.toFixed(3)} s per image (${r.seconds_per_batch.toFixed(2)} s per batch of ${o.batch}, ${o.steps} steps, ${o.schedule}); one full forward pass ${r.forward_ms.toFixed(1)} ms\n`);
     });
+
+  bench
+    .command('vqgan')
+    .description('images per second of one VQGAN autoencoder training step (L1 + codebook loss, gradients, Adam) of a small preset')
+    .addOption(new Option('--config <preset>', 'small preset (src/models/vqgan-config.ts)').choices(['fashion', 'emoji']).default('fashion'))
+    .option('--batch <b>', 'images per step', int('--batch', 1), 16)
+    .option('--runs <n>', 'timed steps (median)', int('--runs', 1), 20)
+    .option('--reference <file>', 'the output of /usr/bin/python3 bench/pytorch_vqgan.py --bench, to print the ratio to PyTorch')
+    .option('--json', 'one JSON object: {"case", "config", "batch", "ms", "images_per_second", "runs"}')
+    .action(async (o: { config: 'fashion' | 'emoji'; batch: number; runs: number; reference?: string; json?: boolean }) => {
+      const ref = o.reference ? readReference(o.reference, 'bench/pytorch_vqgan.py --bench').get(`vqgan_train_step:${o.config}`) : undefined;
+      if (o.reference && ref === undefined) throw new Error(`${o.reference}: no vqgan_train_step line for config ${o.config} — run bench/pytorch_vqgan.py --bench --config ${o.config}`);
+      if (!o.json) process.stderr.write('building the training graph and session, then timing steps…\n');
+      const r = await benchVqgan({ config: o.config, batch: o.batch, runs: o.runs });
+      const line = ref === undefined ? { ...r, ms: round3(r.ms) } : { ...r, ms: round3(r.ms), reference_ms: round3(ref), ratio: round3(r.ms / ref) };
+      if (o.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+      else {
+        const vs = ref === undefined ? '' : `; PyTorch ${ref.toFixed(1)} ms, ratio ${(r.ms / ref).toFixed(2)}×`;
+        process.stdout.write(`${r.ms.toFixed(1)} ms per step, ${r.images_per_second.toFixed(0)} images/s (${o.config}, batch ${r.batch}, median of ${r.runs})${vs}\n`);
+      }
+    });
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -74,11 +96,11 @@ function parseRuns(value: string): number {
   return n;
 }
 
-const ReferenceLine = z.object({ case: z.string(), ms: z.number().positive() });
+const ReferenceLine = z.object({ case: z.string(), ms: z.number().positive(), config: z.string().optional() });
 
-/** Median ms per case from the PyTorch script's output. */
-function readReference(file: string): Map<string, number> {
-  if (!existsSync(file)) throw new Error(`${file}: no such file — write it with /usr/bin/python3 bench/pytorch_engine.py > ${file}`);
+/** Median ms per case (keyed "case:config" for lines naming a config) from a PyTorch script's output. */
+function readReference(file: string, script = 'bench/pytorch_engine.py'): Map<string, number> {
+  if (!existsSync(file)) throw new Error(`${file}: no such file — write it with /usr/bin/python3 ${script} > ${file}`);
   const out = new Map<string, number>();
   readFileSync(file, 'utf8')
     .split('\n')
@@ -90,8 +112,8 @@ function readReference(file: string): Map<string, number> {
       } catch {
         parsed = ReferenceLine.safeParse(undefined);
       }
-      if (!parsed.success) throw new Error(`${file}: line ${i + 1} is not a {"case", "ms"} JSON object — give the output of bench/pytorch_engine.py`);
-      out.set(parsed.data.case, parsed.data.ms);
+      if (!parsed.success) throw new Error(`${file}: line ${i + 1} is not a {"case", "ms"} JSON object — give the output of ${script}`);
+      out.set(parsed.data.config ? `${parsed.data.case}:${parsed.data.config}` : parsed.data.case, parsed.data.ms);
     });
   return out;
 }

@@ -45,6 +45,15 @@ describe('unmask CLI', () => {
     expect(r.err).toBe("unmask: option '--runs <n>' argument '3' is invalid. It must be a whole number, at least 5 — see 'unmask bench engine --help'\n");
   });
 
+  it('names the VQGAN presets bench vqgan knows, and the PyTorch run a reference must come from', async () => {
+    const preset = await cli('bench', 'vqgan', '--config', 'ffhq');
+    expect(preset.code).toBe(1);
+    expect(preset.err).toBe("unmask: option '--config <preset>' argument 'ffhq' is invalid. Allowed choices are fashion, emoji — see 'unmask bench vqgan --help'\n");
+    const ref = await cli('bench', 'vqgan', '--reference', '/nonexistent/ref.json');
+    expect(ref.code).toBe(1);
+    expect(ref.err).toBe('unmask: /nonexistent/ref.json: no such file — write it with /usr/bin/python3 bench/pytorch_vqgan.py --bench > /nonexistent/ref.json\n');
+  });
+
   it('suggests the nearest command for a typo', async () => {
     const r = await cli('bnch');
     expect(r.code).toBe(1);
