@@ -23,21 +23,22 @@ export class ModelError extends Error {
 }
 
 /**
- * Runs the prior on chunks of `chunk` grids. The transformer body runs once per step on every position;
- * ln_f's output then goes through the head only at the queried positions, in a small session per
- * power-of-two bucket of query counts (cheap to build, so odd counts cost no recompilation of the body).
+ * Runs the prior on chunks of at most `maxChunk` grids (a smaller batch gets a smaller power-of-two
+ * chunk, so four images don't pay for sixteen). The transformer body runs once per step on every
+ * position; ln_f's output then goes through the head only at the queried positions, in a small session
+ * per power-of-two bucket of query counts (cheap to build, so odd counts never rebuild the body).
  */
 export class PriorDenoiser implements Denoiser {
   readonly grid: readonly [number, number];
   readonly codebookSize: number;
-  private body: Program | null = null;
-  private heads = new Map<number, Program>();
+  private bodies = new Map<number, Program>();
+  private heads = new Map<string, Program>();
 
   constructor(
     readonly config: PriorConfig,
     private params: ParamStore,
-    /** Grids per session run. */
-    readonly chunk = 16,
+    /** Most grids per session run. */
+    readonly maxChunk = 16,
   ) {
     this.grid = [config.latent, config.latent];
     this.codebookSize = config.codebookSize;
@@ -47,28 +48,31 @@ export class PriorDenoiser implements Denoiser {
     return this.config.latent * this.config.latent;
   }
 
-  private async bodyProgram(): Promise<Program> {
-    if (!this.body) {
+  private async bodyProgram(chunk: number): Promise<Program> {
+    let p = this.bodies.get(chunk);
+    if (!p) {
       const g = new Graph();
-      const tokens = g.input('tokens', [this.chunk, this.n], 'int64');
+      const tokens = g.input('tokens', [chunk, this.n], 'int64');
       g.output('hidden', transformerHidden(new Scope(g), tokens, transformerConfig(this.config))); // [B, N, d]
       this.params.assertCovers(g);
-      this.body = await Program.compile(g, { bake: this.params });
+      p = await Program.compile(g, { bake: this.params });
+      this.bodies.set(chunk, p);
     }
-    return this.body;
+    return p;
   }
 
-  private async headProgram(m: number): Promise<Program> {
-    let p = this.heads.get(m);
+  private async headProgram(chunk: number, m: number): Promise<Program> {
+    const key = `${chunk}:${m}`;
+    let p = this.heads.get(key);
     if (!p) {
       const d = this.config.dim;
       const g = new Graph();
-      const hidden = g.input('hidden', [this.chunk, this.n, d]);
-      const positions = g.input('positions', [this.chunk, m], 'int64');
-      const picked = F.gatherElements(hidden, F.expand(F.unsqueeze(positions, -1), [this.chunk, m, d]), 1); // [B, M, d]
+      const hidden = g.input('hidden', [chunk, this.n, d]);
+      const positions = g.input('positions', [chunk, m], 'int64');
+      const picked = F.gatherElements(hidden, F.expand(F.unsqueeze(positions, -1), [chunk, m, d]), 1); // [B, M, d]
       g.output('logp', F.logSoftmax(transformerHead(new Scope(g), picked, transformerConfig(this.config)), -1)); // [B, M, K]
       p = await Program.compile(g, { bake: this.params });
-      this.heads.set(m, p);
+      this.heads.set(key, p);
     }
     return p;
   }
@@ -76,14 +80,16 @@ export class PriorDenoiser implements Denoiser {
   async logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number): Promise<Float32Array> {
     const n = this.n;
     const k = this.codebookSize;
-    const bucket = Math.min(n, 2 ** Math.ceil(Math.log2(Math.max(1, m))));
-    const body = await this.bodyProgram();
-    const head = await this.headProgram(bucket);
+    const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+    const bucket = Math.min(n, pow2(m));
+    const chunk = Math.min(this.maxChunk, pow2(batch));
+    const body = await this.bodyProgram(chunk);
+    const head = await this.headProgram(chunk, bucket);
     const out = new Float32Array(batch * m * k);
-    for (let start = 0; start < batch; start += this.chunk) {
-      const rows = Math.min(this.chunk, batch - start);
-      const t = new BigInt64Array(this.chunk * n).fill(BigInt(k));
-      const p = new BigInt64Array(this.chunk * bucket);
+    for (let start = 0; start < batch; start += chunk) {
+      const rows = Math.min(chunk, batch - start);
+      const t = new BigInt64Array(chunk * n).fill(BigInt(k));
+      const p = new BigInt64Array(chunk * bucket);
       for (let r = 0; r < rows; r++) {
         for (let j = 0; j < n; j++) t[r * n + j] = BigInt(tokens[(start + r) * n + j]);
         for (let j = 0; j < bucket; j++) p[r * bucket + j] = BigInt(positions[(start + r) * m + (j % m)]);
@@ -96,8 +102,8 @@ export class PriorDenoiser implements Denoiser {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.body?.release(), ...[...this.heads.values()].map((p) => p.release())]);
-    this.body = null;
+    await Promise.all([...this.bodies.values(), ...this.heads.values()].map((p) => p.release()));
+    this.bodies.clear();
     this.heads.clear();
   }
 }
