@@ -16,8 +16,12 @@ export const VqganConfigSchema = z
     discLayers: z.number().int().min(1).default(3),
     discStartStep: z.number().int().min(0).default(30001),
     discWeightMax: z.number().min(0).default(1),
-    /** 'none', 'disc-features' (L1 on discriminator features; needs no pretrained weights), or a path to an ONNX feature network. */
-    perceptual: z.string().default('none'),
+    /**
+     * 'none', or 'disc-features' (L1 between discriminator activations of x and x̂; needs no pretrained
+     * weights). A user ONNX feature network (e.g. an exported LPIPS-VGG) is not supported yet: gradients
+     * would have to flow through it, which needs an importer from ONNX into unmask graphs.
+     */
+    perceptual: z.enum(['none', 'disc-features'], { message: "must be 'none' or 'disc-features' (ONNX feature networks are not supported yet)" }).default('none'),
     perceptualWeight: z.number().min(0).default(1),
     diffAugment: z.boolean().default(false),
     emaDecay: z.number().min(0).max(1).default(0.995),

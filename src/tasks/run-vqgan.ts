@@ -122,7 +122,7 @@ function vqganCard(o: VqganRunOptions, c: VqganConfig, s: VqganTrainState): stri
 - Data: ${o.train.name} (${o.train.count} training images), validated on the first ${Math.min(o.valImages, o.val.count)} of ${o.val.name}. ${o.dataCredit}
 - Architecture: ${c.imageSize}×${c.imageSize}×${c.channels} images → ${latentSize(c)}×${latentSize(c)} codes from a codebook of ${c.codebookSize} × ${c.embDim}; nf ${c.nf}, ch_mult [${c.chMult}], ${c.resBlocks} res block(s) per level, attention at [${c.attnResolutions}]; PatchGAN with ${c.discLayers} layers, ndf ${c.ndf}, from step ${c.discStartStep}.
 - Parameters: ${s.params.count()} (including the discriminator).
-- Perceptual term: ${c.perceptual === 'none' ? 'none' : c.perceptual === 'disc-features' ? `discriminator feature matching (L1 on PatchGAN activations), weight ${c.perceptualWeight}; no pretrained network` : `ONNX feature network ${c.perceptual}`}.
+- Perceptual term: ${c.perceptual === 'none' ? 'none' : `discriminator feature matching (L1 on PatchGAN activations), weight ${c.perceptualWeight}; no pretrained network`}.
 - Training: Adam, lr ${c.lr}, batch ${c.batch}, EMA ${c.emaDecay}, dead-code re-initialisation every ${c.deadCodeSteps} steps (${s.reinitialised} codes re-initialised so far). Seed ${o.seed}.
 - Command: \`${o.command}\`
 - Steps: ${s.step}; training time ${(s.seconds / 60).toFixed(1)} min on this machine.

@@ -8,7 +8,7 @@ import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
 import { generate } from '../../src/tasks/edit.ts';
 import { UnmaskModel } from '../../src/tasks/model.ts';
 import { exportModel, initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
-import { initVqganState } from '../../src/tasks/train-vqgan.ts';
+import { initVqganState, saveVqganCheckpoint } from '../../src/tasks/train-vqgan.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'unmask-export-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,5 +37,12 @@ describe('export', () => {
     const f16 = UnmaskModel.load(join(dir, 'f16'));
     expect((await generate(f16, opts)).tokens).toHaveLength(2 * 64);
     await f16.release();
+  });
+
+  it('refuses a directory that is not a complete model', () => {
+    const vq = parseVqganConfig({ channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [], codebookSize: 16, embDim: 8, ndf: 8, discLayers: 1 });
+    saveVqganCheckpoint(join(dir, 'tokenizer-only'), vq, initVqganState(vq, 1));
+    expect(() => UnmaskModel.load(join(dir, 'tokenizer-only'))).toThrow(/holds a unmask-vqgan checkpoint, not a prior/);
+    expect(() => UnmaskModel.load(join(dir, 'nothing-here'))).toThrow(/no model '.*nothing-here'/);
   });
 });
