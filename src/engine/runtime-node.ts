@@ -52,6 +52,7 @@ export const nodeRuntime: Runtime = {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      ...(opts.spin === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
     return new NodeSession(session);
   },

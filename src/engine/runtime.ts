@@ -13,6 +13,12 @@ export interface HostTensor {
 export interface SessionOptions {
   /** Intra-op threads; defaults to the number of cores. */
   threads?: number;
+  /**
+   * Whether idle intra-op threads spin waiting for the next op (ORT's default, true) rather than sleep.
+   * Spinning wins only on an otherwise idle machine; beside other busy processes a spinning thread
+   * takes the core the op it waits for needs.
+   */
+  spin?: boolean;
 }
 
 export interface RuntimeSession {

@@ -10,6 +10,8 @@ export interface CompileOptions {
   /** Bake these parameter values into the model as initializers (inference); otherwise they are fed per run. */
   bake?: ParamStore;
   threads?: number;
+  /** See SessionOptions.spin. */
+  spin?: boolean;
 }
 
 interface Feed {
@@ -40,7 +42,7 @@ export class Program {
       .map((t) => ({ name: (t.source as { name: string }).name, shape: t.shape, dtype: t.dtype }));
     const params = [...graph.params.values()].filter((p) => fed.has(p.name)).map((p) => ({ name: p.name, shape: p.shape, dtype: 'float32' as DType }));
     const rt = await getRuntime();
-    const session = await rt.createSession(model, { threads: opts.threads });
+    const session = await rt.createSession(model, { threads: opts.threads, spin: opts.spin });
     return new Program(session, model, inputs, params, [...outputs.keys()]);
   }
 

@@ -34,7 +34,9 @@ export class TrainStep {
     const grads = grad(loss, tensors);
     const outputs: Record<string, Tensor> = { loss, ...opts.extra };
     names.forEach((n, i) => (outputs[`grad:${n}`] = grads[i]));
-    const program = await Program.compile(graph, { outputs });
+    // Training shares its two cores with other work (data loading, other processes): threads that
+    // sleep between ops made VQGAN steps 35–40% faster there than spinning ones (bench vqgan).
+    const program = await Program.compile(graph, { outputs, spin: false });
     return new TrainStep(program, names, Object.keys(opts.extra ?? {}));
   }
 
