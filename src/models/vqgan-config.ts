@@ -23,7 +23,6 @@ export const VqganConfigSchema = z
      */
     perceptual: z.enum(['none', 'disc-features'], { message: "must be 'none' or 'disc-features' (ONNX feature networks are not supported yet)" }).default('none'),
     perceptualWeight: z.number().min(0).default(1),
-    diffAugment: z.boolean().default(false),
     emaDecay: z.number().min(0).max(1).default(0.995),
     /** Re-initialise codes unused for this many steps from recent encoder outputs (0 disables). */
     deadCodeSteps: z.number().int().min(0).default(100),
