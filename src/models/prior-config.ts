@@ -1,5 +1,6 @@
 // Absorbing-diffusion prior configuration: validated at the boundary, reference defaults written once.
 import { z } from 'zod';
+import { parseConfig } from './parse-config.ts';
 
 export const PriorConfigSchema = z
   .object({
@@ -37,10 +38,5 @@ export const PRIOR_PRESETS: Record<string, Partial<PriorConfig>> = {
 };
 
 export function parsePriorConfig(raw: unknown): PriorConfig {
-  const r = PriorConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new Error(`invalid prior config: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return r.data;
+  return parseConfig(PriorConfigSchema, raw, 'prior');
 }

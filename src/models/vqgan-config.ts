@@ -1,5 +1,6 @@
 // VQGAN configuration: validated at the boundary (CLI, JSON files, checkpoints), defaults written once.
 import { z } from 'zod';
+import { parseConfig } from './parse-config.ts';
 
 export const VqganConfigSchema = z
   .object({
@@ -86,12 +87,7 @@ export const VQGAN_PRESETS: Record<string, Partial<VqganConfig>> = {
 
 /** Validates a config object; errors name the field (for one-line CLI messages). */
 export function parseVqganConfig(raw: unknown): VqganConfig {
-  const r = VqganConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new Error(`invalid VQGAN config: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return r.data;
+  return parseConfig(VqganConfigSchema, raw, 'VQGAN');
 }
 
 export function latentSize(c: VqganConfig): number {
