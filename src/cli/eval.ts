@@ -13,6 +13,7 @@ import { autoregressiveBaseline, evaluate, openFeatureExtractor, resultsTable, w
 import { resolveModel } from '../tasks/load.ts';
 import { UnmaskModel } from '../tasks/model.ts';
 import { type DataName, type ImageData, dataCredit, loadImageData } from './data.ts';
+import { stopOnInterrupt } from './interrupt.ts';
 import { int, intList, positiveNumber } from './parse.ts';
 import { type Progress, createProgress } from './progress.ts';
 
@@ -23,19 +24,6 @@ function scheduleList(v: string): SamplerName[] {
     if (!(name in SAMPLERS)) throw new InvalidArgumentError(`--schedule takes ${Object.keys(SAMPLERS).join(', ')} (comma-separated), got '${name}'.`);
     return name as SamplerName;
   });
-}
-
-/** Sets `requested` on the first Ctrl-C; a second one exits at once. */
-function stopOnInterrupt(): { requested: boolean; dispose: () => void } {
-  const stop = { requested: false, dispose: () => {} };
-  const handler = () => {
-    if (stop.requested) process.exit(130);
-    stop.requested = true;
-    process.stderr.write('\nunmask: stopping after this step; the net is validated and saved (Ctrl-C again to quit at once)\n');
-  };
-  process.on('SIGINT', handler);
-  stop.dispose = () => process.off('SIGINT', handler);
-  return stop;
 }
 
 interface FeatureFlags {
@@ -49,7 +37,7 @@ interface FeatureFlags {
 
 async function trainFeatures(flags: FeatureFlags, data: ImageData): Promise<FeatureExtractor> {
   const config = parseFeatureNetConfig({ channels: data.train.channels, imageSize: data.train.size, ...(flags.batch ? { batch: flags.batch } : {}) });
-  const stop = stopOnInterrupt();
+  const stop = stopOnInterrupt('stopping after this step; the net is validated and saved');
   const progress = createProgress({ task: 'train features', total: flags.steps, json: flags.json });
   try {
     const { net, info } = await runFeatureTraining({

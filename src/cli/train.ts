@@ -9,6 +9,7 @@ import { PRIOR_PRESETS } from '../models/prior-config.ts';
 import { VQGAN_PRESETS, parseVqganConfig } from '../models/vqgan-config.ts';
 import { runPriorTraining } from '../tasks/run-prior.ts';
 import { runVqganTraining } from '../tasks/run-vqgan.ts';
+import { stopOnInterrupt } from './interrupt.ts';
 import { int, positiveNumber } from './parse.ts';
 
 function readJsonFile(file: string): Record<string, unknown> {
@@ -23,23 +24,6 @@ function readJsonFile(file: string): Record<string, unknown> {
   } catch (e) {
     throw new Error(`${file}: not valid JSON (${(e as Error).message}) — fix the file`);
   }
-}
-
-/** Sets `stop.requested` on the first Ctrl-C (the run checkpoints and ends); a second one exits at once. */
-function stopOnInterrupt(): { requested: boolean; dispose: () => void } {
-  const stop = { requested: false, dispose: () => {} };
-  const handler = () => {
-    if (stop.requested) process.exit(130);
-    stop.requested = true;
-    process.stderr.write('\nunmask: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n');
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  stop.dispose = () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
-  return stop;
 }
 
 export function registerTrain(program: Command): void {
