@@ -47,7 +47,3 @@ export async function getRuntime(): Promise<Runtime> {
   }
   return current;
 }
-
-export function hostTensor(dtype: DType, shape: Shape, data: HostData): HostTensor {
-  return { dtype, shape: [...shape], data };
-}
