@@ -7,11 +7,11 @@ import { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
 import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
-import { parsePriorConfig } from '../models/prior-config.ts';
+import { parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { transformer } from '../models/transformer.ts';
 import { AutoregressiveSampler } from '../tasks/autoregressive.ts';
 import { PriorDenoiser } from '../tasks/model.ts';
-import { initPriorState, transformerConfig } from '../tasks/train-prior.ts';
+import { initPriorState } from '../tasks/train-prior.ts';
 
 export interface SampleBenchOptions {
   layers: number;

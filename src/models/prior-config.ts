@@ -1,6 +1,7 @@
 // Absorbing-diffusion prior configuration: validated at the boundary, reference defaults written once.
 import { z } from 'zod';
 import { parseConfig } from './parse-config.ts';
+import type { TransformerConfig } from './transformer.ts';
 
 export const PriorConfigSchema = z
   .object({
@@ -39,4 +40,9 @@ export const PRIOR_PRESETS: Record<string, Partial<PriorConfig>> = {
 
 export function parsePriorConfig(raw: unknown): PriorConfig {
   return parseConfig(PriorConfigSchema, raw, 'prior');
+}
+
+/** The transformer a prior runs: N = latent² positions, K codes plus the mask token. */
+export function transformerConfig(c: PriorConfig): TransformerConfig {
+  return { codebookSize: c.codebookSize, blockSize: c.latent * c.latent, dim: c.dim, layers: c.layers, heads: c.heads, causal: c.causal };
 }

@@ -12,12 +12,12 @@ import type { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
 import { Program } from '../engine/session.ts';
 import { TrainStep } from '../engine/trainstep.ts';
-import type { PriorConfig } from '../models/prior-config.ts';
+import { type PriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { transformer, transformerStep } from '../models/transformer.ts';
 import { crossEntropy } from '../nn/losses.ts';
 import { Scope } from '../nn/scope.ts';
 import type { UnmaskModel } from './model.ts';
-import { type LatentSet, type PriorStepInfo, type PriorTrainState, transformerConfig } from './train-prior.ts';
+import type { LatentSet, PriorStepInfo, PriorTrainState } from './train-prior.ts';
 
 function assertCausal(c: PriorConfig): void {
   if (!c.causal) throw new Error('this prior is the absorbing (bidirectional) model, not the autoregressive twin; use the absorbing sampler and ELBO');

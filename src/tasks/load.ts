@@ -5,9 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { findCheckpoint, loadParams } from '../engine/checkpoint.ts';
 import { decodeSafetensors, paramsFromTensors } from '../engine/safetensors.ts';
 import { parseVqganConfig } from '../models/vqgan-config.ts';
-import { ModelError } from './model.ts';
 import { Tokenizer } from './tokenizer.ts';
-import { PRIOR_KIND, TOKENIZER_FILE } from './train-prior.ts';
+import { ModelError, PRIOR_KIND, TOKENIZER_FILE } from './model.ts';
 import { VQGAN_KIND } from './train-vqgan.ts';
 
 /** The folder of models that ship with unmask. */

@@ -1,22 +1,37 @@
-// A complete unmask model: tokenizer (VQGAN) + absorbing-diffusion prior, loaded from one directory.
-// Inference sessions bake the (EMA) weights in and are cached per batch size and query-size bucket.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// A complete unmask model: tokenizer (VQGAN) + absorbing-diffusion prior, built from the files of one
+// model directory. Inference sessions bake the (EMA) weights in and are cached per batch size and
+// query-size bucket. Nothing here touches the file system: `UnmaskModel.load` reads a directory through
+// model-dir.ts (Node), and the browser app fetches the same files and calls `UnmaskModel.fromFiles`.
 import * as F from '../engine/api.ts';
-import { findCheckpoint, loadParams } from '../engine/checkpoint.ts';
 import { Graph } from '../engine/graph.ts';
 import type { ParamStore } from '../engine/params.ts';
+import { decodeSafetensors, paramsFromTensors } from '../engine/safetensors.ts';
 import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
 import type { Denoiser } from '../diffusion/sample.ts';
-import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
-import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
+import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
+import { parseVqganConfig } from '../models/vqgan-config.ts';
 import { transformerHead, transformerHidden } from '../models/transformer.ts';
 import { AutoregressiveSampler } from './autoregressive.ts';
-import { resolveModel } from './load.ts';
+import { readModelDir } from './model-dir.ts';
 import { Tokenizer } from './tokenizer.ts';
-import { PRIOR_KIND, TOKENIZER_FILE, transformerConfig } from './train-prior.ts';
 
+/** config.json's `kind` for a prior run or an exported model. */
+export const PRIOR_KIND = 'unmask-prior';
+/** The copy of the tokenizer's weights inside a model directory. */
+export const TOKENIZER_FILE = 'tokenizer.safetensors';
+
+/** The contents of a model directory's files, however they were read. */
+export interface ModelFiles {
+  /** config.json's text. */
+  config: string;
+  /** The prior's weights: ema.safetensors of a training run, else params.safetensors. */
+  weights: Uint8Array;
+  /** tokenizer.safetensors. */
+  tokenizer: Uint8Array;
+  /** model-card.md, when there is one. */
+  card?: string | null;
+}
 
 export class ModelError extends Error {
   override name = 'ModelError';
@@ -108,8 +123,23 @@ export class PriorDenoiser implements Denoiser {
   }
 }
 
+/** config.json of a model directory, checked to be a prior's (not a VQGAN run's). */
+export function parseModelConfig(text: string, source: string): { kind: string; prior: unknown; tokenizer: unknown } {
+  let raw: { kind?: string; prior?: unknown; tokenizer?: unknown };
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ModelError(`${source}: config.json is not JSON — pass a directory made by 'unmask train prior' or 'unmask export'`);
+  }
+  if (raw.kind !== PRIOR_KIND) {
+    throw new ModelError(`${source} holds a ${raw.kind ?? 'unknown'} checkpoint, not a prior; pass a directory made by 'unmask train prior'`);
+  }
+  return { kind: raw.kind, prior: raw.prior, tokenizer: raw.tokenizer };
+}
+
 export class UnmaskModel {
   constructor(
+    /** Where the model came from: its directory, or what the browser fetched it from. */
     readonly dir: string,
     readonly tokenizer: Tokenizer,
     readonly prior: PriorConfig,
@@ -119,20 +149,21 @@ export class UnmaskModel {
 
   /** Loads an embedded model by name, or a prior run / exported model directory (EMA weights when present). */
   static load(nameOrDir: string): UnmaskModel {
-    const dir = resolveModel(nameOrDir);
-    const at = findCheckpoint(dir);
-    if (!at) throw new ModelError(`${dir} is not an unmask model (no state.json); pass a directory made by 'unmask train prior' or listed by 'unmask models'`);
-    const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string; prior?: unknown; tokenizer?: unknown };
-    if (raw.kind !== PRIOR_KIND) {
-      throw new ModelError(`${dir} holds a ${raw.kind ?? 'unknown'} checkpoint, not a prior; pass a directory made by 'unmask train prior'`);
-    }
+    const { dir, files } = readModelDir(nameOrDir);
+    return UnmaskModel.fromFiles(dir, files);
+  }
+
+  /** Builds a model from its files' contents; `source` (a directory, a URL) names it in errors. */
+  static fromFiles(source: string, files: ModelFiles): UnmaskModel {
+    const raw = parseModelConfig(files.config, source);
     const prior = parsePriorConfig(raw.prior);
-    const vq: VqganConfig = parseVqganConfig(raw.tokenizer);
-    const ema = join(at, 'ema.safetensors');
-    const priorParams = loadParams(existsSync(ema) ? ema : join(at, 'params.safetensors'));
-    const tokenizer = Tokenizer.fromParams(vq, loadParams(join(at, TOKENIZER_FILE)));
-    const cardFile = join(at, 'model-card.md');
-    return new UnmaskModel(dir, tokenizer, prior, priorParams, existsSync(cardFile) ? readFileSync(cardFile, 'utf8') : null);
+    const vq = parseVqganConfig(raw.tokenizer);
+    const params = (bytes: Uint8Array, what: string) => {
+      const label = `${source} (${what})`;
+      return paramsFromTensors(decodeSafetensors(bytes, label).tensors, label);
+    };
+    const tokenizer = Tokenizer.fromParams(vq, params(files.tokenizer, TOKENIZER_FILE));
+    return new UnmaskModel(source, tokenizer, prior, params(files.weights, 'prior weights'), files.card ?? null);
   }
 
   private denoiserCache: PriorDenoiser | null = null;

@@ -15,13 +15,10 @@ import { Program } from '../engine/session.ts';
 import { TrainStep } from '../engine/trainstep.ts';
 import { crossEntropy } from '../nn/losses.ts';
 import { Scope } from '../nn/scope.ts';
-import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
+import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
-import { type TransformerConfig, transformer } from '../models/transformer.ts';
-
-export function transformerConfig(c: PriorConfig): TransformerConfig {
-  return { codebookSize: c.codebookSize, blockSize: c.latent * c.latent, dim: c.dim, layers: c.layers, heads: c.heads, causal: c.causal };
-}
+import { transformer } from '../models/transformer.ts';
+import { PRIOR_KIND, TOKENIZER_FILE } from './model.ts';
 
 /** Per-sample Σ_masked CE for x_t [B, N] against x₀, and the loss mean_b(weight_b · Σ CE_b). */
 export function buildPriorGraph(c: PriorConfig, batch: number): { graph: Graph; loss: Tensor; ceSum: Tensor } {
@@ -163,9 +160,6 @@ export async function validationElbo(c: PriorConfig, params: ParamStore, latents
   await program.release();
   return ((total / latents.count) * (n / times.length)) / (Math.LN2 * n);
 }
-
-export const PRIOR_KIND = 'unmask-prior';
-export const TOKENIZER_FILE = 'tokenizer.safetensors';
 
 /**
  * A prior checkpoint is a complete model: the prior's weights, EMA and optimizer, and a copy of the

@@ -17,7 +17,8 @@ import { Scope } from '../../src/nn/scope.ts';
 import { AutoregressiveSampler, AutoregressiveTrainer, sampleAutoregressive, validationNll } from '../../src/tasks/autoregressive.ts';
 import { generate } from '../../src/tasks/edit.ts';
 import { UnmaskModel } from '../../src/tasks/model.ts';
-import { initPriorState, savePriorCheckpoint, transformerConfig } from '../../src/tasks/train-prior.ts';
+import { transformerConfig } from '../../src/models/prior-config.ts';
+import { initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
 import { initVqganState } from '../../src/tasks/train-vqgan.ts';
 
 /** Cached-step vs full-forward log-probabilities, float32 both ways: max |Δ| allowed. */
