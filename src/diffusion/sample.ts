@@ -21,8 +21,11 @@ export interface SampleOptions {
   temperature?: number;
   sampler?: SamplerName;
   seed?: number;
-  /** Called after every step with the current grids (mask id where unknown). */
-  onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void;
+  /**
+   * Called after every step with the current grids (mask id where unknown). A returned promise is
+   * awaited before the next step, so a caller can decode each step's grid as it happens.
+   */
+  onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void | Promise<void>;
 }
 
 export class SampleError extends Error {
@@ -73,7 +76,7 @@ export async function sampleTokens(denoiser: Denoiser, tokens: Int32Array, batch
         revealed += before - r.tokens.filter((v) => v === k).length;
       });
     }
-    opts.onStep?.({ step: step + 1, steps: opts.steps, tokens: out, revealed });
+    await opts.onStep?.({ step: step + 1, steps: opts.steps, tokens: out, revealed });
   }
   return out;
 }

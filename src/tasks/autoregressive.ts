@@ -108,8 +108,8 @@ export interface AutoregressiveSampleOptions {
   /** Default 1. */
   temperature?: number;
   seed?: number;
-  /** After every position, with the grids so far (codebookSize where not yet generated). */
-  onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void;
+  /** After every position, with the grids so far (codebookSize where not yet generated); a returned promise is awaited. */
+  onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void | Promise<void>;
 }
 
 /**
@@ -180,7 +180,7 @@ export class AutoregressiveSampler {
           ch.prev[b] = BigInt(token);
         }
       }
-      o.onStep?.({ step: t + 1, steps: n, tokens: out, revealed: count });
+      await o.onStep?.({ step: t + 1, steps: n, tokens: out, revealed: count });
     }
     return out;
   }

@@ -28,8 +28,8 @@ export interface TaskOptions {
   temperature?: number;
   sampler?: SamplerName;
   seed?: number;
-  /** Per-step progress with the token grids (mask id where still unknown). */
-  onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void;
+  /** Per-step progress with the token grids (mask id where still unknown); a returned promise is awaited. */
+  onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void | Promise<void>;
 }
 
 export interface TaskResult {

@@ -107,11 +107,25 @@ describe('sampler schedules', () => {
     const remaining: number[] = [];
     await sampleTokens(fakeDenoiser(8, 8), new Int32Array(n).fill(K), 1, {
       steps, sampler: 'confidence', seed: 5,
-      onStep: ({ tokens }) => remaining.push(tokens.filter((v) => v === K).length),
+      onStep: ({ tokens }) => void remaining.push(tokens.filter((v) => v === K).length),
     });
     expect(remaining).toEqual([0, 1, 2, 3, 4, 5].map((s) => (s === steps - 1 ? 0 : cosineRemaining(n, s, steps))));
     expect(gumbelScale(0, 10)).toBeCloseTo(4.05, 10);
     expect(gumbelScale(9, 10)).toBe(0);
+  });
+
+  it('waits for a step callback that returns a promise before the next step', async () => {
+    const events: string[] = [];
+    const inner = fakeDenoiser(4, 4);
+    const denoiser: Denoiser = { ...inner, logProbs: (...a) => (events.push('logProbs'), inner.logProbs(...a)) };
+    await sampleTokens(denoiser, new Int32Array(16).fill(K), 1, {
+      steps: 3,
+      onStep: async ({ step }) => {
+        await new Promise((r) => setTimeout(r, 5));
+        events.push(`step ${step} done`);
+      },
+    });
+    expect(events).toEqual(['logProbs', 'step 1 done', 'logProbs', 'step 2 done', 'logProbs', 'step 3 done']);
   });
 
   it('rejects bad steps and temperatures with a clear message', async () => {
