@@ -18,11 +18,17 @@ export const VqganConfigSchema = z
     discStartStep: z.number().int().min(0).default(30001),
     discWeightMax: z.number().min(0).default(1),
     /**
-     * 'none', or 'disc-features' (L1 between discriminator activations of x and x̂; needs no pretrained
-     * weights). A user ONNX feature network (e.g. an exported LPIPS-VGG) is not supported yet: gradients
-     * would have to flow through it, which needs an importer from ONNX into unmask graphs.
+     * 'none'; 'disc-features' (L1 between discriminator activations of x and x̂, needs no pretrained
+     * weights); or the path of an ONNX feature network (e.g. an exported LPIPS-VGG trunk), imported
+     * into the training graph so gradients flow through it (perceptual.ts). The file is read and
+     * checked when training starts (checkPerceptualNet), not here: a trained model loads without it.
      */
-    perceptual: z.enum(['none', 'disc-features'], { message: "must be 'none' or 'disc-features' (ONNX feature networks are not supported yet)" }).default('none'),
+    perceptual: z
+      .string()
+      .refine((p) => p === 'none' || p === 'disc-features' || p.toLowerCase().endsWith('.onnx'), {
+        message: "must be 'none', 'disc-features' or the path of an .onnx feature network",
+      })
+      .default('none'),
     perceptualWeight: z.number().min(0).default(1),
     emaDecay: z.number().min(0).max(1).default(0.995),
     /** Re-initialise codes unused for this many steps from recent encoder outputs (0 disables). */

@@ -71,7 +71,7 @@ describe('VQGAN trainer', () => {
     expect(() => parseVqganConfig({ ...config, codebookSize: 1 })).toThrow(/codebookSize/);
     expect(() => parseVqganConfig({ ...config, imageSize: 18, chMult: [1, 1, 1] })).toThrow(/imageSize/);
     expect(() => parseVqganConfig({ ...config, colour: 3 })).toThrow(/colour|unrecognized/i);
-    expect(() => parseVqganConfig({ ...config, perceptual: 'vgg.onnx' })).toThrow(/perceptual: must be 'none' or 'disc-features'/);
+    expect(() => parseVqganConfig({ ...config, perceptual: 'vgg.pth' })).toThrow(/perceptual: must be 'none', 'disc-features' or the path of an .onnx feature network/);
     expect(() => parseVqganConfig({ ...config, discLayers: 3 })).toThrow(/discLayers: 3 discriminator layers are too many for 16-px/);
   });
 });
