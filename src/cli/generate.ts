@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { type Image, batchImages, imageGrid, readImage, upscale, writeImage } from '../data/png.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { validationNll } from '../tasks/autoregressive.ts';
-import { type Box, type Images, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodeGrid, extend, generate, inpaint, stitch } from '../tasks/edit.ts';
+import { type Box, type Images, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodePartial, extend, generate, inpaint, stitch } from '../tasks/edit.ts';
 import { DEFAULT_MODEL, listModels } from '../tasks/load.ts';
 import { UnmaskModel } from '../tasks/model.ts';
 import { elboTimes, validationElbo } from '../tasks/train-prior.ts';
@@ -93,20 +93,9 @@ function gridColumns(lead: number, n: number): number {
 /** Decodes every step's grids; still-masked tokens are painted mid-grey. */
 async function writeFrames(dir: string, model: UnmaskModel, frames: Int32Array[], result: TaskResult, lead: Image[], scale: number): Promise<void> {
   const [h, w] = result.grid;
-  const k = model.prior.codebookSize;
   const n = result.images.n;
-  const f = model.tokenizer.pixelsPerToken;
   for (let s = 0; s < frames.length; s++) {
-    const tokens = frames[s].map((v) => (v === k ? 0 : v));
-    const im = await decodeGrid(model, tokens, n, h, w);
-    const per = im.height * im.width;
-    for (let b = 0; b < n; b++)
-      for (let i = 0; i < h * w; i++) {
-        if (frames[s][b * h * w + i] !== k) continue;
-        const ty = Math.floor(i / w), tx = i % w;
-        for (let c = 0; c < im.channels; c++)
-          for (let y = ty * f; y < (ty + 1) * f; y++) im.data.fill(0.5, (b * im.channels + c) * per + y * im.width + tx * f, (b * im.channels + c) * per + y * im.width + (tx + 1) * f);
-      }
+    const im = await decodePartial(model, frames[s], n, h, w);
     const images = batchImages(im.data, [n, im.channels, im.height, im.width]);
     await writeImage(join(dir, `frame-${String(s + 1).padStart(4, '0')}.png`), upscale(imageGrid([...lead, ...images], { cols: gridColumns(lead.length, n) }), scale));
   }

@@ -69,6 +69,28 @@ export async function decodeGrid(model: UnmaskModel, tokens: Int32Array, n: numb
   return { n, channels: tk.config.channels, height: h * f, width: w * f, data };
 }
 
+/**
+ * Token grids [n, h, w] part-way through sampling → images, with every still-masked token's patch
+ * mid-grey: how a grid looks after each step.
+ */
+export async function decodePartial(model: UnmaskModel, tokens: Int32Array, n: number, h: number, w: number): Promise<Images> {
+  const k = model.prior.codebookSize;
+  const f = model.tokenizer.pixelsPerToken;
+  const im = await decodeGrid(model, tokens.map((v) => (v === k ? 0 : v)), n, h, w);
+  const plane = im.height * im.width;
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < h * w; i++) {
+      if (tokens[b * h * w + i] !== k) continue;
+      const ty = Math.floor(i / w), tx = i % w;
+      for (let c = 0; c < im.channels; c++)
+        for (let y = ty * f; y < (ty + 1) * f; y++) {
+          const row = (b * im.channels + c) * plane + y * im.width;
+          im.data.fill(0.5, row + tx * f, row + (tx + 1) * f);
+        }
+    }
+  return im;
+}
+
 /** Encodes one image of the model's size to its token grid. */
 async function encodeOne(model: UnmaskModel, image: Images, what: string): Promise<Int32Array> {
   const c = model.tokenizer.config;

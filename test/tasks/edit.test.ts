@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
-import { type Images, boxMask, complete, extend, generate, inpaint, stitch, tokenMaskFromPixelMask } from '../../src/tasks/edit.ts';
+import { type Images, boxMask, complete, decodeGrid, decodePartial, extend, generate, inpaint, stitch, tokenMaskFromPixelMask } from '../../src/tasks/edit.ts';
 import { UnmaskModel } from '../../src/tasks/model.ts';
 import { initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
 import { initVqganState } from '../../src/tasks/train-vqgan.ts';
@@ -34,6 +34,18 @@ function image(seed: number): Images {
 const opts = { steps: 4, n: 2, seed: 1 };
 
 describe('tasks', () => {
+  it('shows a grid part-way through sampling: masked patches mid-grey, a complete grid as decoded', async () => {
+    const k = prior.codebookSize;
+    const full = Int32Array.from({ length: 64 }, (_, i) => (i * 7) % k);
+    const partial = full.map((v, i) => (i % 3 === 0 ? k : v));
+    const im = await decodePartial(model, partial, 1, 8, 8);
+    for (let i = 0; i < 64; i += 3) {
+      const ty = Math.floor(i / 8), tx = i % 8;
+      for (let y = 2 * ty; y < 2 * ty + 2; y++) for (let x = 2 * tx; x < 2 * tx + 2; x++) expect(im.data[y * 16 + x]).toBe(0.5);
+    }
+    expect((await decodePartial(model, full, 1, 8, 8)).data).toEqual((await decodeGrid(model, full, 1, 8, 8)).data);
+  });
+
   it('maps pixel masks to token masks (any masked pixel regenerates its token), edges included', () => {
     const m = new Float32Array(16 * 16);
     m[0] = 1; // top-left pixel → token 0
