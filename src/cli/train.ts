@@ -2,7 +2,7 @@
 // library's training loop with progress, and stop cleanly (with a checkpoint) on Ctrl-C.
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type DataName, dataCredit, loadImageData } from './data.ts';
 import { type Progress, createProgress } from './progress.ts';
 import { PRIOR_PRESETS } from '../models/prior-config.ts';
@@ -46,6 +46,8 @@ export function registerTrain(program: Command): void {
       const data = await loadImageData(o.data as DataName);
       const preset = VQGAN_PRESETS[data.preset] ?? {};
       const overrides = o.config ? readJsonFile(o.config) : {};
+      // A feature network's path is kept absolute, so that --resume works from any directory.
+      if (typeof overrides.perceptual === 'string' && overrides.perceptual.toLowerCase().endsWith('.onnx')) overrides.perceptual = resolve(overrides.perceptual);
       const config = parseVqganConfig({ ...preset, channels: data.train.channels, imageSize: data.train.size, ...overrides, ...(o.batch ? { batch: o.batch } : {}) });
       const stop = stopOnInterrupt();
       let progress: Progress | undefined;
@@ -72,6 +74,7 @@ export function registerTrain(program: Command): void {
             progress?.update(i.step, {
               rec: i.rec,
               cb: i.codebook,
+              ...(i.perceptual !== undefined ? { perc: i.perceptual } : {}),
               ...(i.gan !== undefined ? { gan: i.gan, d: i.discLoss ?? 0 } : {}),
               ppl: i.perplexity,
               'img/s': i.imagesPerSecond,

@@ -41,6 +41,15 @@ export function checkPerceptualNet(file: string, channels: number, size: number)
   return net;
 }
 
+/** How `channels`×`size`×`size` images are fitted to the network's input, for model cards. */
+export function describeFit(net: OnnxNet, channels: number, size: number): string {
+  const [, c, h, w] = net.input.shape;
+  const steps = [];
+  if (c !== null && c !== channels) steps.push(`${channels}-channel images repeated to ${c} channels`);
+  if ((h !== null && h !== size) || (w !== null && w !== size)) steps.push(`resized bilinearly from ${size}×${size} to ${h ?? size}×${w ?? size}`);
+  return steps.length ? steps.join(', ') : 'images fed as they are';
+}
+
 /** The distance between images x and y [B, C, H, W] in [0, 1]; differentiable in both. */
 export function perceptualDistance(net: OnnxNet, x: Tensor, y: Tensor): Tensor {
   const fx = featuresOf(net, x);

@@ -4,6 +4,7 @@ import * as F from '../engine/api.ts';
 import { grad } from '../engine/autodiff.ts';
 import { Graph, type Tensor } from '../engine/graph.ts';
 import { Scope } from '../nn/scope.ts';
+import { perceptualDistance, perceptualNet } from './perceptual.ts';
 import { discriminator, encoder, generator, lastLayerName, quantize } from './vqgan.ts';
 import type { VqganConfig } from './vqgan-config.ts';
 
@@ -39,8 +40,8 @@ export function buildAeGraph(c: VqganConfig, batch: number, adversarial: boolean
   const rec = l1(x, xhat);
   let nll = rec;
   const extra: Record<string, Tensor> = { rec, codebook: q.loss, indices: q.indices, xhat: F.stopGradient(xhat) };
-  if (c.perceptual === 'disc-features') {
-    const p = discFeatureLoss(s.sub('disc'), x, xhat, c);
+  if (c.perceptual !== 'none') {
+    const p = c.perceptual === 'disc-features' ? discFeatureLoss(s.sub('disc'), x, xhat, c) : perceptualDistance(perceptualNet(c.perceptual), x, xhat);
     extra.perceptual = p;
     nll = F.add(nll, F.mul(p, c.perceptualWeight));
   }

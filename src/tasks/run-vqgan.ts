@@ -3,6 +3,7 @@
 import type { ImageSet } from '../data/image-set.ts';
 import { batchImages, encodePng, imageGrid } from '../data/png.ts';
 import { findCheckpoint } from '../engine/checkpoint.ts';
+import { checkPerceptualNet, describeFit, perceptualNet } from '../models/perceptual.ts';
 import { type VqganConfig, latentSize, parseVqganConfig } from '../models/vqgan-config.ts';
 import { perplexity, initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganEval, type VqganStepInfo, VqganTrainer, type VqganTrainState } from './train-vqgan.ts';
 import { psnr } from './tokenizer.ts';
@@ -44,10 +45,18 @@ function open(o: VqganRunOptions): { config: VqganConfig; state: VqganTrainState
   }
   if (existing) {
     const { config, state } = loadVqganCheckpoint(o.out);
-    return { config: withScheduleOverrides(config, o.overrides ?? {}), state, resumed: true };
+    const resumed = withScheduleOverrides(config, o.overrides ?? {});
+    checkPerceptual(resumed);
+    return { config: resumed, state, resumed: true };
   }
   checkData(o, o.config);
+  checkPerceptual(o.config);
   return { config: o.config, state: initVqganState(o.config, o.seed), resumed: false };
+}
+
+/** An ONNX feature network must exist and fit the images before any graph is built. */
+function checkPerceptual(c: VqganConfig): void {
+  if (isOnnxPerceptual(c)) checkPerceptualNet(c.perceptual, c.channels, c.imageSize);
 }
 
 function checkData(o: VqganRunOptions, config: VqganConfig): void {
@@ -114,6 +123,16 @@ async function checkpoint(o: VqganRunOptions, config: VqganConfig, trainer: Vqga
   o.onCheckpoint?.({ ...result, dir: o.out });
 }
 
+const isOnnxPerceptual = (c: VqganConfig) => c.perceptual !== 'none' && c.perceptual !== 'disc-features';
+
+function perceptualLine(c: VqganConfig): string {
+  if (c.perceptual === 'none') return 'none';
+  if (c.perceptual === 'disc-features') return `discriminator feature matching (L1 on PatchGAN activations), weight ${c.perceptualWeight}; no pretrained network`;
+  const net = perceptualNet(c.perceptual);
+  const input = `[${net.input.shape.map((d) => d ?? '?').join(', ')}]`;
+  return `LPIPS-style distance (unit-normalised channels, squared difference, mean; no learned weights) through the ONNX feature network ${c.perceptual} (sha256 ${net.sha256}; input ${input} in [0, 1], ${describeFit(net, c.channels, c.imageSize)}; outputs ${net.outputs.join(', ')}), weight ${c.perceptualWeight}`;
+}
+
 function vqganCard(o: VqganRunOptions, c: VqganConfig, s: VqganTrainState): string {
   const last = s.history[s.history.length - 1];
   const rows = s.history.map((h) => `| ${h.step} | ${h.psnr.toFixed(2)} | ${(100 * h.codesUsed).toFixed(1)}% | ${h.perplexity.toFixed(1)} |`);
@@ -122,7 +141,7 @@ function vqganCard(o: VqganRunOptions, c: VqganConfig, s: VqganTrainState): stri
 - Data: ${o.train.name} (${o.train.count} training images), validated on the first ${Math.min(o.valImages, o.val.count)} of ${o.val.name}. ${o.dataCredit}
 - Architecture: ${c.imageSize}×${c.imageSize}×${c.channels} images → ${latentSize(c)}×${latentSize(c)} codes from a codebook of ${c.codebookSize} × ${c.embDim}; nf ${c.nf}, ch_mult [${c.chMult}], ${c.resBlocks} res block(s) per level, attention at [${c.attnResolutions}]; PatchGAN with ${c.discLayers} layers, ndf ${c.ndf}, from step ${c.discStartStep}.
 - Parameters: ${s.params.count()} (including the discriminator).
-- Perceptual term: ${c.perceptual === 'none' ? 'none' : `discriminator feature matching (L1 on PatchGAN activations), weight ${c.perceptualWeight}; no pretrained network`}.
+- Perceptual term: ${perceptualLine(c)}.
 - Training: Adam, lr ${c.lr}, batch ${c.batch}, EMA ${c.emaDecay}, dead-code re-initialisation every ${c.deadCodeSteps} steps (${s.reinitialised} codes re-initialised so far). Seed ${o.seed}.
 - Command: \`${o.command}\`
 - Steps: ${s.step}; training time ${(s.seconds / 60).toFixed(1)} min on this machine.
