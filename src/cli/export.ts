@@ -1,6 +1,22 @@
-// `unmask export`: an inference-only copy of a trained model (EMA weights, float16 by default).
+// `unmask export`: an inference-only copy of a trained model (EMA weights, float16 by default),
+// optionally with an `unmask eval` report's figures added to its model card.
 import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { type EvalReport, cardEvaluation } from '../tasks/evaluate.ts';
 import { exportModel } from '../tasks/train-prior.ts';
+
+/** The evaluation section for a card in `out`, from the report in `dir`, which must be of `run`. */
+function reportSection(dir: string, run: string, out: string): string {
+  const file = join(dir, 'report.json');
+  if (!existsSync(file)) throw new Error(`${file} not found — pass the --out folder of unmask eval`);
+  const report = JSON.parse(readFileSync(file, 'utf8')) as Partial<EvalReport>;
+  if (!report.setup || !Array.isArray(report.rows)) throw new Error(`${file} is not an unmask eval report — pass the --out folder of unmask eval`);
+  if (resolve(report.setup.model) !== resolve(run)) {
+    throw new Error(`${file} evaluates ${report.setup.model}, not ${run} — pass the report made from this run`);
+  }
+  return cardEvaluation(report as EvalReport, relative(out, dir).split('\\').join('/'));
+}
 
 export function registerExport(program: Command): void {
   program
@@ -9,8 +25,10 @@ export function registerExport(program: Command): void {
     .requiredOption('--model <run>', 'a run directory of unmask train prior')
     .requiredOption('--out <dir>', 'the model directory to write')
     .option('--fp32', 'keep float32 weights (twice the size)')
-    .action((o: { model: string; out: string; fp32?: boolean }) => {
-      const { bytes } = exportModel(o.model, o.out, !o.fp32);
+    .option('--report <dir>', "add this unmask eval report's figures to the model card")
+    .action((o: { model: string; out: string; fp32?: boolean; report?: string }) => {
+      const appendix = o.report ? reportSection(o.report, o.model, o.out) : '';
+      const { bytes } = exportModel(o.model, o.out, !o.fp32, appendix);
       process.stderr.write(`wrote ${o.out}: ${(bytes / 1e6).toFixed(1)} MB of weights\n`);
     });
 }

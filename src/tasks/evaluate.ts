@@ -363,9 +363,9 @@ function summary(r: EvalReport): string[] {
 }
 
 /** The results table in markdown: the reconstruction floor, then every measured row. */
-export function resultsTable(r: EvalReport): string {
+export function resultsTable(r: EvalReport, gridDir = ''): string {
   const row = (name: string, steps: string, q: Quality, t: string, grid: string) =>
-    `| ${name} | ${steps} | ${f2(q.fid)} | ${f3(q.precision)} | ${f3(q.recall)} | ${f3(q.density)} | ${f3(q.coverage)} | ${t} | [grid](${grid}) |`;
+    `| ${name} | ${steps} | ${f2(q.fid)} | ${f3(q.precision)} | ${f3(q.recall)} | ${f3(q.density)} | ${f3(q.coverage)} | ${t} | [grid](${gridDir}${grid}) |`;
   return [
     '| sampler | steps | FID ↓ | precision ↑ | recall ↑ | density | coverage ↑ | time / image | samples |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -374,12 +374,17 @@ export function resultsTable(r: EvalReport): string {
   ].join('\n');
 }
 
-export function reportMarkdown(r: EvalReport): string {
+function elboLines(r: EvalReport): string {
   const s = r.setup;
-  const elbo = r.elbo
+  return r.elbo
     ? `- Validation ELBO of the prior: ${r.elbo.bitsPerToken.toFixed(4)} bits per token (${(r.elbo.bitsPerToken * s.tokens).toFixed(1)} bits per image's ${s.tokens} codes), on the first ${r.elbo.images} validation images with ${r.elbo.times} stratified times (an upper bound on the codes' negative log-likelihood).` +
       (r.elbo.autoregressiveBitsPerToken !== null ? `\n- Autoregressive baseline's exact NLL on the same codes: ${r.elbo.autoregressiveBitsPerToken.toFixed(4)} bits per token.` : '')
     : '- Validation ELBO: not measured.';
+}
+
+export function reportMarkdown(r: EvalReport): string {
+  const s = r.setup;
+  const elbo = elboLines(r);
   return `# Evaluation of ${s.model}
 
 Quality and speed against sampling steps, as in the paper's §5 (REFERENCE.md), on this model and data.
@@ -407,6 +412,27 @@ ${elbo}
 ${summary(r).join('\n')}
 
 Real images: [reference.png](reference.png).
+`;
+}
+
+/**
+ * The evaluation section of a model card: the report's table and ELBO, with sample-grid links
+ * pointing into `reportLink` (the report folder, relative to the card).
+ */
+export function cardEvaluation(r: EvalReport, reportLink: string): string {
+  const s = r.setup;
+  const link = reportLink.endsWith('/') ? reportLink : `${reportLink}/`;
+  return `## Evaluation
+
+Measured by \`unmask eval\` on \`${s.model}\` (the run these weights were exported from, float32), ${s.n} samples per row
+at temperature ${s.temperature} against ${s.reference}, features: ${s.features}; k = ${s.k}; ${s.machine}; ${s.date}.
+Full report: [${link}report.md](${link}report.md).
+
+${resultsTable(r, link)}
+
+${elboLines(r)}
+
+${summary(r).join('\n')}
 `;
 }
 

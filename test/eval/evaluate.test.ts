@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.ts';
 import type { ImageSet } from '../../src/data/image-set.ts';
 import { ParamStore } from '../../src/engine/params.ts';
 import { Rng } from '../../src/engine/rng.ts';
@@ -105,6 +106,21 @@ describe('evaluate', () => {
     expect(md).toMatch(/\| confidence \| 2 \| \d+\.\d+ \| \d\.\d{3} \| /);
     expect(md).toContain('| autoregressive | 64 |');
     expect(md).toContain('![FID against steps](fid-vs-steps.png)');
+
+    // `unmask export --report` carries the table into the model card, grid links pointing at the report.
+    const quiet = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const code = await main(['node', 'unmask', 'export', '--model', join(dir, 'model'), '--out', join(dir, 'exported'), '--report', out]);
+    const wrong = await main(['node', 'unmask', 'export', '--model', join(dir, 'ar'), '--out', join(dir, 'exported-ar'), '--report', out]);
+    const said = quiet.mock.calls.map((c) => String(c[0])).join('');
+    quiet.mockRestore();
+    expect(code).toBe(0);
+    const card = readFileSync(join(dir, 'exported', 'model-card.md'), 'utf8');
+    expect(card).toContain('## Evaluation');
+    expect(card).toMatch(/\| confidence \| 8 \| \d+\.\d+ \| .*\[grid\]\(\.\.\/report\/samples-confidence-8\.png\) \|/);
+    expect(card).toContain(`Validation ELBO of the prior: ${r.elbo!.bitsPerToken.toFixed(4)} bits per token`);
+    expect(wrong).toBe(1);
+    expect(said).toMatch(/unmask: .*report\.json evaluates .*model, not .*ar — pass the report made from this run\n/);
+    expect(existsSync(join(dir, 'exported-ar'))).toBe(false);
   });
 
   it('is deterministic in everything but time', async () => {
