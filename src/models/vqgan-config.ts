@@ -1,5 +1,6 @@
 // VQGAN configuration: validated at the boundary (CLI, JSON files, checkpoints), defaults written once.
 import { z } from 'zod';
+import { DIFF_AUGMENTS } from './diffaugment.ts';
 import { parseConfig } from './parse-config.ts';
 
 export const VqganConfigSchema = z
@@ -30,6 +31,16 @@ export const VqganConfigSchema = z
       })
       .default('none'),
     perceptualWeight: z.number().min(0).default(1),
+    /**
+     * DiffAugment before the discriminator (diffaugment.ts): '' for none, or a comma list of color,
+     * translation, cutout (the paper used color,translation for every model).
+     */
+    diffAugment: z
+      .string()
+      .refine((s) => s.trim() === '' || s.split(',').every((p) => (DIFF_AUGMENTS as readonly string[]).includes(p.trim())), {
+        message: `must be '' or a comma list of ${DIFF_AUGMENTS.join(', ')}`,
+      })
+      .default(''),
     emaDecay: z.number().min(0).max(1).default(0.995),
     /** Re-initialise codes unused for this many steps from recent encoder outputs (0 disables). */
     deadCodeSteps: z.number().int().min(0).default(100),

@@ -4,6 +4,7 @@ import * as F from '../engine/api.ts';
 import { grad } from '../engine/autodiff.ts';
 import { Graph, type Tensor } from '../engine/graph.ts';
 import { Scope } from '../nn/scope.ts';
+import { declareDiffAugmentInputs, diffAugment, parseDiffAugment } from './diffaugment.ts';
 import { perceptualDistance, perceptualNet } from './perceptual.ts';
 import { discriminator, encoder, generator, lastLayerName, quantize } from './vqgan.ts';
 import type { VqganConfig } from './vqgan-config.ts';
@@ -26,9 +27,17 @@ function discFeatureLoss(s: Scope, x: Tensor, xhat: Tensor, c: VqganConfig): Ten
   return real.map((f, i) => l1(F.stopGradient(f), fake[i])).reduce((a, b) => F.add(a, b));
 }
 
+/** DiffAugment of the images D sees, with random parameters fed as inputs `diffAugment.{real,fake}.*`. */
+function augmented(g: Graph, images: Tensor, which: 'real' | 'fake', c: VqganConfig): Tensor {
+  const augments = parseDiffAugment(c.diffAugment);
+  if (!augments.length) return images;
+  return diffAugment(images, augments, declareDiffAugmentInputs(g, `diffAugment.${which}`, augments, images.shape[0], c.imageSize));
+}
+
 /**
  * loss = L1(x, x̂) + w_p·perceptual + λ·(−mean D(x̂)) + codebook loss, where
- * λ = clamp(‖∇_last L_rec‖ / (‖∇_last L_gan‖ + 1e-4), 0, disc_weight_max) when `adversarial`.
+ * λ = clamp(‖∇_last L_rec‖ / (‖∇_last L_gan‖ + 1e-4), 0, disc_weight_max) when `adversarial`
+ * (D sees DiffAugment(x̂) when diffAugment is set).
  */
 export function buildAeGraph(c: VqganConfig, batch: number, adversarial: boolean): AeGraph {
   const graph = new Graph();
@@ -48,7 +57,7 @@ export function buildAeGraph(c: VqganConfig, batch: number, adversarial: boolean
   const trained = [...graph.params.values()].filter((p) => p.trainable && !p.name.startsWith('disc.')).map((p) => p.name);
   let loss = F.add(nll, q.loss);
   if (adversarial) {
-    const gLoss = F.neg(F.reduceMean(discriminator(s.sub('disc'), xhat, c, true).logits));
+    const gLoss = F.neg(F.reduceMean(discriminator(s.sub('disc'), augmented(graph, xhat, 'fake', c), c, true).logits));
     const last = graph.params.get(lastLayerName(c))!.tensor;
     const [gRec] = grad(nll, [last]);
     const [gGan] = grad(gLoss, [last]);
@@ -73,15 +82,18 @@ export interface DiscGraph {
   bnUpdates: { name: string; mean: string; variance: string }[];
 }
 
-/** Hinge loss 0.5·(mean relu(1 − D(x)) + mean relu(1 + D(x̂))), with x̂ fed from the autoencoder step. */
+/**
+ * Hinge loss 0.5·(mean relu(1 − D(x)) + mean relu(1 + D(x̂))), with x̂ fed from the autoencoder step
+ * (each augmented independently when diffAugment is set).
+ */
 export function buildDiscGraph(c: VqganConfig, batch: number): DiscGraph {
   const graph = new Graph();
   const s = new Scope(graph).sub('disc');
   const shape = [batch, c.channels, c.imageSize, c.imageSize];
   const x = graph.input('x', shape);
   const xhat = graph.input('xhat', shape);
-  const real = discriminator(s, x, c, true);
-  const fake = discriminator(s, xhat, c, true);
+  const real = discriminator(s, augmented(graph, x, 'real', c), c, true);
+  const fake = discriminator(s, augmented(graph, xhat, 'fake', c), c, true);
   const lossReal = F.reduceMean(F.relu(F.sub(1, real.logits)));
   const lossFake = F.reduceMean(F.relu(F.add(fake.logits, 1)));
   const loss = F.mul(F.add(lossReal, lossFake), 0.5);

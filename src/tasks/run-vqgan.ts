@@ -142,6 +142,7 @@ function vqganCard(o: VqganRunOptions, c: VqganConfig, s: VqganTrainState): stri
 - Architecture: ${c.imageSize}×${c.imageSize}×${c.channels} images → ${latentSize(c)}×${latentSize(c)} codes from a codebook of ${c.codebookSize} × ${c.embDim}; nf ${c.nf}, ch_mult [${c.chMult}], ${c.resBlocks} res block(s) per level, attention at [${c.attnResolutions}]; PatchGAN with ${c.discLayers} layers, ndf ${c.ndf}, from step ${c.discStartStep}.
 - Parameters: ${s.params.count()} (including the discriminator).
 - Perceptual term: ${perceptualLine(c)}.
+- DiffAugment: ${c.diffAugment.trim() ? `${c.diffAugment} (Zhao et al. 2020) on real and fake images before the discriminator, independently drawn; its [-1, 1] constants applied to 2x − 1` : 'none'}.
 - Training: Adam, lr ${c.lr}, batch ${c.batch}, EMA ${c.emaDecay}, dead-code re-initialisation every ${c.deadCodeSteps} steps (${s.reinitialised} codes re-initialised so far). Seed ${o.seed}.
 - Command: \`${o.command}\`
 - Steps: ${s.step}; training time ${(s.seconds / 60).toFixed(1)} min on this machine.

@@ -1,12 +1,14 @@
 // VQGAN training: autoencoder step (L1 + codebook [+ perceptual] [+ adaptive-weight GAN]), then the
-// discriminator's hinge step once it has started, Adam for both, EMA of the autoencoder's weights,
-// dead-code re-initialisation, validation PSNR, atomic checkpoints and exact resume.
+// discriminator's hinge step once it has started (both with optional DiffAugment before D), Adam for
+// both, EMA of the autoencoder's weights, dead-code re-initialisation, validation PSNR, atomic
+// checkpoints and exact resume.
 import { type ImageSet, fillBatch } from '../data/image-set.ts';
 import { loadCheckpoint, saveCheckpoint } from '../engine/checkpoint.ts';
 import { type AdamState, adamInit, adamUpdate, emaUpdate } from '../engine/optim.ts';
 import { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
 import { TrainStep } from '../engine/trainstep.ts';
+import { diffAugmentFeeds, drawDiffAugment, parseDiffAugment } from '../models/diffaugment.ts';
 import { buildAeGraph, buildDiscGraph } from '../models/vqgan-loss.ts';
 import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { Tokenizer } from './tokenizer.ts';
@@ -174,7 +176,11 @@ export class VqganTrainer {
     fillBatch(this.train, idx, x, flips);
 
     const adversarial = s.step >= c.discStartStep;
-    const ae = await (await this.aeStep(adversarial)).run({ x }, s.params);
+    const augments = parseDiffAugment(c.diffAugment);
+    // DiffAugment's random parameters come from the run's Rng, so a resumed run draws the same ones.
+    const augment = (which: 'real' | 'fake') =>
+      augments.length ? diffAugmentFeeds(`diffAugment.${which}`, augments, drawDiffAugment(s.rng, augments, c.batch, c.imageSize), c.imageSize) : {};
+    const ae = await (await this.aeStep(adversarial)).run({ x, ...(adversarial ? augment('fake') : {}) }, s.params);
     adamUpdate(s.params, ae.grads, s.optAe, { lr: c.lr });
     const info: VqganStepInfo = {
       step: s.step + 1,
@@ -187,7 +193,7 @@ export class VqganTrainer {
     if (adversarial) {
       info.gan = num(ae.outputs.gan);
       info.discWeight = num(ae.outputs.discWeight);
-      const d = await (await this.discStep()).run({ x, xhat: ae.outputs.xhat }, s.params);
+      const d = await (await this.discStep()).run({ x, xhat: ae.outputs.xhat, ...augment('real'), ...augment('fake') }, s.params);
       adamUpdate(s.params, d.grads, s.optDisc, { lr: c.lr });
       for (const u of this.discUpdates) {
         updateRunning(s.params.get(`${u.name}.running_mean`).data, d.outputs[u.mean].data as Float32Array);

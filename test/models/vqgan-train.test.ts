@@ -1,18 +1,21 @@
-// VQGAN training: a checkpoint round trip, and resume reproducing an uninterrupted run exactly.
-import { mkdtempSync, rmSync } from 'node:fs';
+// VQGAN training: a checkpoint round trip, resume reproducing an uninterrupted run exactly, and a short
+// run through an ONNX perceptual network with its model card.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ImageSet } from '../../src/data/image-set.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
+import { runVqganTraining } from '../../src/tasks/run-vqgan.ts';
 import { initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, VqganTrainer } from '../../src/tasks/train-vqgan.ts';
 
 // Small enough to take ~50 ms a step; the GAN starts at step 3 and dead codes are revived every 2 steps,
-// so a resume at step 3 crosses every piece of trainer state.
+// so a resume at step 3 crosses every piece of trainer state, DiffAugment's draws from the run's Rng included.
 const config = parseVqganConfig({
   channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [8],
   codebookSize: 16, embDim: 8, ndf: 8, discLayers: 2, discStartStep: 3, deadCodeSteps: 2, batch: 4, lr: 1e-3,
-  perceptual: 'disc-features',
+  perceptual: 'disc-features', diffAugment: 'color,translation,cutout',
 });
 
 const blobs: ImageSet = {
@@ -65,6 +68,22 @@ describe('VQGAN trainer', () => {
     expect(worst).toBe(0);
     expect(loaded.state.reinitialised).toBe(straight.reinitialised);
     expect(Array.from(loaded.state.lastUsed)).toEqual(Array.from(straight.lastUsed));
+  });
+
+  it('trains through an ONNX feature network and records it and DiffAugment in the model card', async () => {
+    const net = join(import.meta.dirname, '..', 'fixtures', 'onnx-import', 'featnet.onnx');
+    const c = parseVqganConfig({ ...config, perceptual: net, discStartStep: 1 });
+    const out = join(dir, 'onnx-perceptual');
+    const seen: number[] = [];
+    await runVqganTraining({
+      out, config: c, train: blobs, val: blobs, steps: 2, seed: 1, resume: false, checkpointEvery: 2, flip: false,
+      valImages: 4, command: 'test', dataCredit: '', onStep: (i) => seen.push(i.perceptual!),
+    });
+    expect(seen.every((p) => p > 0 && Number.isFinite(p))).toBe(true);
+    const card = readFileSync(join(out, 'model-card.md'), 'utf8');
+    const sha = createHash('sha256').update(readFileSync(net)).digest('hex');
+    expect(card).toContain(`through the ONNX feature network ${net} (sha256 ${sha}; input [?, 3, 16, 16] in [0, 1], 1-channel images repeated to 3 channels; outputs relu1, sigmoid2, linear3), weight 1.`);
+    expect(card).toContain('- DiffAugment: color,translation,cutout (Zhao et al. 2020) on real and fake images before the discriminator');
   });
 
   it('names the bad field of a config', () => {
