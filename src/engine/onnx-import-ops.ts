@@ -24,6 +24,7 @@ export interface ImportContext {
   attrInt(name: string, dflt: number): number;
   attrInts(name: string, dflt: number[]): number[];
   attrFloat(name: string, dflt: number): number;
+  attrFloats(name: string, dflt: number[]): number[];
   attrString(name: string, dflt: string): string;
   attrTensor(name: string): NDArray | undefined;
 }
@@ -206,7 +207,7 @@ function reshape(c: ImportContext): Tensor[] {
 function constant(c: ImportContext): Tensor[] {
   const t = c.attrTensor('value');
   const f = c.attrFloat('value_float', NaN);
-  const fs = c.attrInts('value_floats', []);
+  const fs = c.attrFloats('value_floats', []);
   const i = c.attrInt('value_int', NaN);
   const is = c.attrInts('value_ints', []);
   const made = (v: NDArray) => ({ ...v, dtype: v.dtype === 'float32' ? c.float : v.dtype });
@@ -215,8 +216,8 @@ function constant(c: ImportContext): Tensor[] {
   else if (!Number.isNaN(f)) v = nd([], c.float, [f]);
   else if (!Number.isNaN(i)) v = nd([], 'int64', [i]);
   else if (is.length) v = nd([is.length], 'int64', is);
-  else if (fs.length) throw new GraphError('value_floats is not supported');
-  else throw new GraphError('only value, value_float, value_int and value_ints are supported');
+  else if (fs.length) v = nd([fs.length], c.float, fs);
+  else throw new GraphError('only value, value_float(s) and value_int(s) are supported');
   return [c.graph.constant(v)];
 }
 
@@ -299,7 +300,7 @@ function dropout(c: ImportContext): Tensor[] {
 
 function shape(c: ImportContext): Tensor[] {
   const x = c.input(0);
-  const dims = x.shape.slice(c.attrInt('start', 0), c.attrInt('end', x.rank) || undefined);
+  const dims = x.shape.slice(c.attrInt('start', 0), c.attrInt('end', x.rank)); // slice reads negative ends as ONNX does
   return [x.graph.constant(nd([dims.length], 'int64', dims))];
 }
 

@@ -186,6 +186,11 @@ class NodeContext implements ImportContext {
     return a ? Number(a.f) : dflt;
   }
 
+  attrFloats(name: string, dflt: number[]): number[] {
+    const a = this.attribute(name);
+    return a ? (a.floats ?? []).map(Number) : dflt;
+  }
+
   attrString(name: string, dflt: string): string {
     const a = this.attribute(name);
     return a ? new TextDecoder().decode(a.s ?? new Uint8Array()) : dflt;
