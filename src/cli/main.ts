@@ -7,6 +7,7 @@ import { registerBench } from './bench.ts';
 import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
 import { registerGenerate } from './generate.ts';
+import { registerServe } from './serve.ts';
 import { registerTokenize } from './tokenize.ts';
 import { registerTrain } from './train.ts';
 
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   registerExport(program);
   registerBench(program);
   registerEval(program); // after registerTrain: adds `train features`
+  registerServe(program);
 
   try {
     await program.parseAsync(argv);

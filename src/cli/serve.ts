@@ -1,0 +1,73 @@
+// `unmask serve`: the browser app on a local server. The server only sends files (the app, the models,
+// onnxruntime-web); the model runs in the page. The app is built on first use and whenever the sources
+// change (src/web/build.ts).
+import type { Command } from 'commander';
+import { mkdirSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { listModels } from '../tasks/load.ts';
+import { modelFilePaths } from '../tasks/model-dir.ts';
+import { ensureAppBuilt } from '../web/build.ts';
+import { type ServedModel, createAppServer } from '../web/server.ts';
+import { int } from './parse.ts';
+
+interface ServeFlags {
+  port: number;
+  host: string;
+  model: string[];
+  out?: string;
+}
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/i;
+
+/** The --model directories first (under their folder names, made unique), then the embedded models. */
+export function servedModels(dirs: string[]): ServedModel[] {
+  const out: ServedModel[] = [];
+  const taken = new Set<string>();
+  const add = (base: string, dirOrName: string, summary: string) => {
+    const clean = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '') || 'model';
+    let name = clean;
+    for (let i = 2; taken.has(name); i++) name = `${clean}-${i}`;
+    taken.add(name);
+    out.push({ name, summary, paths: modelFilePaths(dirOrName) });
+  };
+  for (const dir of dirs) add(basename(resolve(dir)), dir, resolve(dir));
+  for (const m of listModels()) add(m.name, m.dir, m.summary);
+  return out;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the browser app: generate and edit images in the page (onnxruntime-web, WebGPU or wasm)')
+    .option('--port <p>', 'port to listen on; 0 picks a free one', int('--port', 0, 65535), 8080)
+    .option('--host <address>', 'address to listen on; the default keeps the app on this machine', '127.0.0.1')
+    .option('--model <dir>', 'also offer this run or model directory (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--out <dir>', "let the app's Save button write PNGs into this folder")
+    .action(async (flags: ServeFlags) => {
+      const models = servedModels(flags.model);
+      if (flags.out) mkdirSync(flags.out, { recursive: true });
+      const appDir = await ensureAppBuilt(() => process.stderr.write('building the web app (once per source change)…\n'));
+      const server = createAppServer({ appDir, models, outDir: flags.out && resolve(flags.out), loopback: LOOPBACK.test(flags.host) });
+      await new Promise<void>((done, fail) => {
+        server.once('error', (e: NodeJS.ErrnoException) =>
+          fail(e.code === 'EADDRINUSE' ? new Error(`port ${flags.port} is in use — pass another --port, or --port 0 for any free one`) : e),
+        );
+        server.listen(flags.port, flags.host, done);
+      });
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : flags.port;
+      const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
+      process.stdout.write(`http://${host}:${port}/\n`);
+      process.stderr.write(`serving ${models.map((m) => m.name).join(', ') || 'no models'}${flags.out ? `, saving into ${flags.out}` : ''}; Ctrl-C stops\n`);
+      await new Promise<void>((done) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          server.close(() => done());
+          server.closeAllConnections();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}

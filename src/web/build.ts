@@ -1,0 +1,96 @@
+// Building the browser app (src/web/app) with vite's JS API, on demand: `unmask serve` calls
+// `ensureAppBuilt`, which builds into node_modules/.cache/unmask-web/<hash of the sources> the first
+// time and again whenever a source file or the lock file changes. So a fresh clone needs only
+// `npm ci`, a source edit never serves a stale bundle, and nothing is fetched from the network.
+//
+// Two kinds of module stay out of the bundle:
+// - onnxruntime-web is left as an import of /ort/ort.bundle.min.mjs, which the server sends from the
+//   npm package with its .wasm beside it. ORT starts its wasm threads as workers on its own script
+//   (import.meta.url), so that script must be ORT's file, not a chunk of ours.
+// - Node-only modules that the shared code reaches but the app never calls (the onnxruntime-node
+//   runtime, reading a model directory) resolve to stand-ins of the same name in app/node-only/.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Plugin } from 'vite';
+
+const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = join(SRC, '..');
+export const APP_SOURCE = join(SRC, 'web', 'app');
+const CACHE = join(ROOT, 'node_modules', '.cache', 'unmask-web');
+/** Where the app imports onnxruntime-web from; the server maps /ort/ to the package's dist folder. */
+export const ORT_MODULE = '/ort/ort.bundle.min.mjs';
+
+const NODE_ONLY = new Map([
+  [join(SRC, 'engine', 'runtime-node.ts'), join(APP_SOURCE, 'node-only', 'runtime-node.ts')],
+  [join(SRC, 'tasks', 'model-dir.ts'), join(APP_SOURCE, 'node-only', 'model-dir.ts')],
+]);
+
+function browserResolution(): Plugin {
+  return {
+    name: 'unmask-browser-resolution',
+    enforce: 'pre',
+    async resolveId(source, importer, options) {
+      if (source === 'onnxruntime-web') return { id: ORT_MODULE, external: true };
+      const resolved = await this.resolve(source, importer, { ...options, skipSelf: true });
+      return (resolved && NODE_ONLY.get(resolved.id)) ?? null;
+    },
+  };
+}
+
+/** A hash of everything the bundle is made from: the sources under src/ and the locked dependencies. */
+export function sourceHash(): string {
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(ts|html|css)$/.test(e.name)) h.update(relative(SRC, p)).update('\0').update(readFileSync(p)).update('\0');
+    }
+  };
+  walk(SRC);
+  h.update(readFileSync(join(ROOT, 'package-lock.json')));
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Builds the app into `outDir` (emptied first). */
+export async function buildApp(outDir: string): Promise<void> {
+  const { build } = await import('vite');
+  await build({
+    configFile: false,
+    root: APP_SOURCE,
+    base: '/',
+    mode: 'production',
+    logLevel: 'warn',
+    plugins: [browserResolution()],
+    worker: { format: 'es', plugins: () => [browserResolution()] },
+    build: { outDir, emptyOutDir: true, target: 'es2022', sourcemap: true, chunkSizeWarningLimit: 2000 },
+  });
+}
+
+/**
+ * The folder of the built app for the current sources, building it first if needed (`onBuild` is called
+ * then, to tell the user why they wait). Concurrent callers each build into their own folder and the
+ * first rename wins; folders of older sources are removed.
+ */
+export async function ensureAppBuilt(onBuild?: () => void): Promise<string> {
+  const hash = sourceHash();
+  const dir = join(CACHE, hash);
+  if (existsSync(join(dir, 'index.html'))) return dir;
+  onBuild?.();
+  mkdirSync(CACHE, { recursive: true });
+  const tmp = join(CACHE, `${hash}.partial-${process.pid}-${Date.now()}`);
+  try {
+    await buildApp(tmp);
+    try {
+      renameSync(tmp, dir);
+    } catch (e) {
+      if (!existsSync(join(dir, 'index.html'))) throw e;
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  for (const old of readdirSync(CACHE)) if (old !== hash && !old.includes('.partial-')) rmSync(join(CACHE, old), { recursive: true, force: true });
+  return dir;
+}
