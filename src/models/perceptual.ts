@@ -8,6 +8,7 @@
 // repeated to a 3-channel network's input; when the network declares a fixed height and width, images
 // are resized to it bilinearly (half-pixel centres, as F.interpolate(align_corners=False)). A fixed
 // batch size is served in chunks of that size.
+import { statSync } from 'node:fs';
 import * as F from '../engine/api.ts';
 import { Graph, GraphError, type Tensor } from '../engine/graph.ts';
 import { type OnnxNet, OnnxImportError, loadOnnxNet } from '../engine/onnx-import.ts';
@@ -17,10 +18,17 @@ export const NORM_EPS = 1e-10;
 
 const cache = new Map<string, OnnxNet>();
 
-/** The network in `file`, read once per process. */
+/** The network in `file`, read once per process (again if the file changes). */
 export function perceptualNet(file: string): OnnxNet {
-  let net = cache.get(file);
-  if (!net) cache.set(file, (net = loadOnnxNet(file)));
+  let key = file;
+  try {
+    const st = statSync(file);
+    key = `${file}|${st.mtimeMs}|${st.size}`;
+  } catch {
+    // loadOnnxNet reports the missing file
+  }
+  let net = cache.get(key);
+  if (!net) cache.set(key, (net = loadOnnxNet(file)));
   return net;
 }
 

@@ -46,17 +46,21 @@ function open(o: VqganRunOptions): { config: VqganConfig; state: VqganTrainState
   if (existing) {
     const { config, state } = loadVqganCheckpoint(o.out);
     const resumed = withScheduleOverrides(config, o.overrides ?? {});
-    checkPerceptual(resumed);
+    const sha = checkPerceptual(resumed);
+    if (sha && state.perceptualSha256 && sha !== state.perceptualSha256) {
+      throw new RunError(`${resumed.perceptual} has changed since the run started (sha256 ${state.perceptualSha256.slice(0, 12)}…, now ${sha.slice(0, 12)}…) — restore the file or start a new run`);
+    }
+    state.perceptualSha256 ??= sha;
     return { config: resumed, state, resumed: true };
   }
   checkData(o, o.config);
-  checkPerceptual(o.config);
-  return { config: o.config, state: initVqganState(o.config, o.seed), resumed: false };
+  const sha = checkPerceptual(o.config);
+  return { config: o.config, state: { ...initVqganState(o.config, o.seed), perceptualSha256: sha }, resumed: false };
 }
 
-/** An ONNX feature network must exist and fit the images before any graph is built. */
-function checkPerceptual(c: VqganConfig): void {
-  if (isOnnxPerceptual(c)) checkPerceptualNet(c.perceptual, c.channels, c.imageSize);
+/** An ONNX feature network must exist and fit the images before any graph is built; returns its sha256. */
+function checkPerceptual(c: VqganConfig): string | undefined {
+  return isOnnxPerceptual(c) ? checkPerceptualNet(c.perceptual, c.channels, c.imageSize).sha256 : undefined;
 }
 
 function checkData(o: VqganRunOptions, config: VqganConfig): void {

@@ -28,6 +28,8 @@ export interface VqganTrainState {
   seconds: number;
   /** Validation results at each checkpoint. */
   history: VqganEval[];
+  /** SHA-256 of the ONNX perceptual network the run trains with, so a resume can tell if the file changed. */
+  perceptualSha256?: string;
 }
 
 export interface VqganEval {
@@ -87,7 +89,7 @@ export function saveVqganCheckpoint(dir: string, c: VqganConfig, s: VqganTrainSt
     state: {
       step: s.step,
       rng: s.rng.state(),
-      extra: { lastUsed: Array.from(s.lastUsed), reinitialised: s.reinitialised, seconds: s.seconds, history: s.history },
+      extra: { lastUsed: Array.from(s.lastUsed), reinitialised: s.reinitialised, seconds: s.seconds, history: s.history, perceptualSha256: s.perceptualSha256 },
     },
     files,
   });
@@ -99,7 +101,7 @@ export function loadVqganCheckpoint(dir: string): { config: VqganConfig; state: 
   const config = vqganConfigOf(ck.config, dir);
   const { ae, disc } = ck.optimizers ?? {};
   if (!ae || !disc || !ck.ema) throw new Error(`${dir} holds no optimizer state (an exported model?); train a new run instead of --resume`);
-  const extra = (ck.state.extra ?? {}) as { lastUsed?: number[]; reinitialised?: number; seconds?: number; history?: VqganEval[] };
+  const extra = (ck.state.extra ?? {}) as { lastUsed?: number[]; reinitialised?: number; seconds?: number; history?: VqganEval[]; perceptualSha256?: string };
   return {
     config,
     state: {
@@ -113,6 +115,7 @@ export function loadVqganCheckpoint(dir: string): { config: VqganConfig; state: 
       reinitialised: extra.reinitialised ?? 0,
       seconds: extra.seconds ?? 0,
       history: extra.history ?? [],
+      perceptualSha256: extra.perceptualSha256,
     },
   };
 }

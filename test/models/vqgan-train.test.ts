@@ -1,14 +1,15 @@
 // VQGAN training: a checkpoint round trip, resume reproducing an uninterrupted run exactly, and a short
 // run through an ONNX perceptual network with its model card.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ImageSet } from '../../src/data/image-set.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
 import { runVqganTraining } from '../../src/tasks/run-vqgan.ts';
-import { initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, VqganTrainer } from '../../src/tasks/train-vqgan.ts';
+import { initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganStepInfo, VqganTrainer } from '../../src/tasks/train-vqgan.ts';
 
 // Small enough to take ~50 ms a step; the GAN starts at step 3 and dead codes are revived every 2 steps,
 // so a resume at step 3 crosses every piece of trainer state, DiffAugment's draws from the run's Rng included.
@@ -70,20 +71,27 @@ describe('VQGAN trainer', () => {
     expect(Array.from(loaded.state.lastUsed)).toEqual(Array.from(straight.lastUsed));
   });
 
-  it('trains through an ONNX feature network and records it and DiffAugment in the model card', async () => {
-    const net = join(import.meta.dirname, '..', 'fixtures', 'onnx-import', 'featnet.onnx');
+  it('trains through an ONNX feature network, records it and DiffAugment in the model card, and refuses to resume if it changed', async () => {
+    const net = join(dir, 'featnet.onnx');
+    copyFileSync(join(import.meta.dirname, '..', 'fixtures', 'onnx-import', 'featnet.onnx'), net);
     const c = parseVqganConfig({ ...config, perceptual: net, discStartStep: 1 });
     const out = join(dir, 'onnx-perceptual');
     const seen: number[] = [];
-    await runVqganTraining({
+    const opts = {
       out, config: c, train: blobs, val: blobs, steps: 2, seed: 1, resume: false, checkpointEvery: 2, flip: false,
-      valImages: 4, command: 'test', dataCredit: '', onStep: (i) => seen.push(i.perceptual!),
-    });
+      valImages: 4, command: 'test', dataCredit: '', onStep: (i: VqganStepInfo) => seen.push(i.perceptual!),
+    };
+    await runVqganTraining(opts);
     expect(seen.every((p) => p > 0 && Number.isFinite(p))).toBe(true);
     const card = readFileSync(join(out, 'model-card.md'), 'utf8');
     const sha = createHash('sha256').update(readFileSync(net)).digest('hex');
     expect(card).toContain(`through the ONNX feature network ${net} (sha256 ${sha}; input [?, 3, 16, 16] in [0, 1], 1-channel images repeated to 3 channels; outputs relu1, sigmoid2, linear3), weight 1.`);
     expect(card).toContain('- DiffAugment: color,translation,cutout (Zhao et al. 2020) on real and fake images before the discriminator');
+
+    const model = onnxProto.onnx.ModelProto.decode(readFileSync(net));
+    model.producerVersion = 'edited';
+    writeFileSync(net, onnxProto.onnx.ModelProto.encode(model).finish());
+    await expect(runVqganTraining({ ...opts, steps: 3, resume: true })).rejects.toThrow(/featnet\.onnx has changed since the run started \(sha256 [0-9a-f]{12}…, now [0-9a-f]{12}…\) — restore the file or start a new run/);
   });
 
   it('names the bad field of a config', () => {
