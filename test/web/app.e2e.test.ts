@@ -206,6 +206,17 @@ describe('web app (chromium, wasm)', () => {
     expect(readdirSync(outDir)).toEqual(['unmask-fashion-extend-seed7-1.png']);
   });
 
+  it('stops a run part-way', async () => {
+    await page.click('[data-task=generate]');
+    await setValue('#steps', '64');
+    await page.click('#run');
+    await page.waitForFunction(() => /step \d+ of 64/.test(document.querySelector('#status')!.textContent ?? ''));
+    await page.click('#stop');
+    await page.waitForFunction(() => document.body.dataset.state === 'ready');
+    expect(await page.textContent('#status')).toBe('stopped');
+    expect(await page.isEnabled('#run')).toBe(true);
+  });
+
   it('fits a phone-width screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -4,7 +4,7 @@
 import { setRuntime } from '../../engine/runtime.ts';
 import { webRuntime } from '../../engine/runtime-web.ts';
 import { type Images, type TaskOptions, type TaskResult, complete, decodePartial, extend, generate, inpaint, stitch } from '../../tasks/edit.ts';
-import { UnmaskModel } from '../../tasks/model.ts';
+import { type ModelFiles, UnmaskModel } from '../../tasks/model.ts';
 import type { Backend, ModelEntry, ModelInfo, Reply, Request, SampleSettings, Task } from './protocol.ts';
 
 /** The worker's global scope, typed as far as we use it (the DOM lib types `self` as a window). */
@@ -45,6 +45,20 @@ async function chooseProviders(backend: Backend): Promise<string[]> {
   return ['wasm'];
 }
 
+/** The model on `providers`, with its decoder built (which also shows whether the backend runs our graphs). */
+async function build(name: string, files: ModelFiles, providers: string[]): Promise<UnmaskModel> {
+  setRuntime(webRuntime(providers));
+  const m = UnmaskModel.fromFiles(name, files);
+  const t = m.tokenizer;
+  try {
+    await t.decode(new BigInt64Array(t.latent * t.latent), 1);
+  } catch (e) {
+    await m.release();
+    throw e;
+  }
+  return m;
+}
+
 async function load(entry: ModelEntry, backend: Backend): Promise<ModelInfo> {
   const [config, weights, tokenizer, card] = await Promise.all([
     fetchText(entry.files.config),
@@ -54,13 +68,18 @@ async function load(entry: ModelEntry, backend: Backend): Promise<ModelInfo> {
   ]);
   await model?.release();
   model = null;
-  const providers = await chooseProviders(backend);
-  setRuntime(webRuntime(providers));
-  const m = UnmaskModel.fromFiles(entry.name, { config, weights, tokenizer, card });
-  const t = m.tokenizer;
-  // Build the decoder now (and find out whether the backend runs our graphs) rather than at the first step.
-  await t.decode(new BigInt64Array(t.latent * t.latent), 1);
+  let providers = await chooseProviders(backend);
+  let m: UnmaskModel;
+  try {
+    m = await build(entry.name, { config, weights, tokenizer, card }, providers);
+  } catch (e) {
+    // WebGPU can be offered and still fail on our graphs (a driver, a missing kernel); 'auto' then falls back.
+    if (backend !== 'auto' || providers[0] !== 'webgpu') throw e;
+    providers = ['wasm'];
+    m = await build(entry.name, { config, weights, tokenizer, card }, providers);
+  }
   model = m;
+  const t = m.tokenizer;
   return {
     name: entry.name,
     channels: t.config.channels,
@@ -106,6 +125,9 @@ async function run(id: number, task: Task, s: SampleSettings): Promise<void> {
   const result = await runTask(m, task, {
     ...s,
     onStep: async ({ step, steps, tokens }) => {
+      // Session runs on wasm resolve without returning to the event loop; yield to it so that a cancel
+      // message posted meanwhile is delivered.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       if (cancelled.has(id)) throw new Cancelled();
       const images: Images = await decodePartial(m, tokens, s.n, h, w);
       post({ type: 'step', id, step, steps, images });
