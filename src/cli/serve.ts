@@ -13,25 +13,36 @@ import { int } from './parse.ts';
 interface ServeFlags {
   port: number;
   host: string;
-  model: string[];
+  model?: string[];
   out?: string;
 }
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/i;
 
-/** The --model directories first (under their folder names, made unique), then the embedded models. */
-export function servedModels(dirs: string[]): ServedModel[] {
+/**
+ * The --model directories first (under their folder names, made unique), then the embedded models. A
+ * --model that is not a model is an error; an embedded one that can't be read is skipped and reported
+ * through `onSkip`, so one broken install doesn't take the others down.
+ */
+export function servedModels(dirs: string[], onSkip: (name: string, problem: string) => void = () => {}): ServedModel[] {
   const out: ServedModel[] = [];
   const taken = new Set<string>();
   const add = (base: string, dirOrName: string, summary: string) => {
+    const paths = modelFilePaths(dirOrName);
     const clean = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '') || 'model';
     let name = clean;
     for (let i = 2; taken.has(name); i++) name = `${clean}-${i}`;
     taken.add(name);
-    out.push({ name, summary, paths: modelFilePaths(dirOrName) });
+    out.push({ name, summary, paths });
   };
   for (const dir of dirs) add(basename(resolve(dir)), dir, resolve(dir));
-  for (const m of listModels()) add(m.name, m.dir, m.summary);
+  for (const m of listModels()) {
+    try {
+      add(m.name, m.dir, m.summary);
+    } catch (e) {
+      onSkip(m.name, e instanceof Error ? e.message : String(e));
+    }
+  }
   return out;
 }
 
@@ -41,10 +52,10 @@ export function registerServe(program: Command): void {
     .description('serve the browser app: generate and edit images in the page (onnxruntime-web, WebGPU or wasm)')
     .option('--port <p>', 'port to listen on; 0 picks a free one', int('--port', 0, 65535), 8080)
     .option('--host <address>', 'address to listen on; the default keeps the app on this machine', '127.0.0.1')
-    .option('--model <dir>', 'also offer this run or model directory (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--model <dir>', 'also offer this run or model directory (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .option('--out <dir>', "let the app's Save button write PNGs into this folder")
     .action(async (flags: ServeFlags) => {
-      const models = servedModels(flags.model);
+      const models = servedModels(flags.model ?? [], (name, problem) => process.stderr.write(`skipping the embedded model ${name}: ${problem}\n`));
       if (flags.out) mkdirSync(flags.out, { recursive: true });
       const appDir = await ensureAppBuilt(() => process.stderr.write('building the web app (once per source change)…\n'));
       const server = createAppServer({ appDir, models, outDir: flags.out && resolve(flags.out), loopback: LOOPBACK.test(flags.host) });

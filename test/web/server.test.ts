@@ -5,7 +5,8 @@ import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.ts';
 import { servedModels } from '../../src/cli/serve.ts';
 import { MODELS_DIR } from '../../src/tasks/load.ts';
 import { createAppServer } from '../../src/web/server.ts';
@@ -152,6 +153,15 @@ describe('unmask serve', () => {
     const off = await send(noSave, '/api/save', { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: PNG });
     expect([off.status, json(off).error]).toEqual([404, 'saving is off — start unmask serve with --out DIR']);
     expect(readdirSync(outDir).filter((f) => !f.startsWith('result') && f !== 'escape.png')).toEqual([]);
+  });
+
+  it('says so in one line when the port is taken', async () => {
+    const { port } = server.address() as AddressInfo;
+    let err = '';
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+    const code = await main(['node', 'unmask', 'serve', '--port', String(port)]).finally(() => vi.restoreAllMocks());
+    expect(code).toBe(1);
+    expect(err).toMatch(new RegExp(`^unmask: port ${port} is in use — pass another --port, or --port 0 for any free one$`, 'm'));
   });
 
   it('names --model directories after their folders, first and unique', () => {
