@@ -1,5 +1,6 @@
 // The library API: load a model, run any task with per-step progress, train, or build graphs.
 export { UnmaskModel, PriorDenoiser, ModelError } from './tasks/model.ts';
+export type { ModelFiles } from './tasks/model.ts';
 export { resolveModel, listModels, loadTokenizer, DEFAULT_MODEL } from './tasks/load.ts';
 export { generate, complete, inpaint, stitch, extend, decodeGrid, tokenMaskFromPixelMask, boxMask, TaskError } from './tasks/edit.ts';
 export type { Images, TaskOptions, TaskResult, KeepRegion, Box, ExtendOptions } from './tasks/edit.ts';
