@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MODELS_DIR } from '../../src/tasks/load.ts';
 import { ensureAppBuilt } from '../../src/web/build.ts';
 import { type RunningServer, launchChromium, startServe } from '../helpers/serve.ts';
 
@@ -176,8 +177,16 @@ describe('web app (chromium, wasm)', () => {
     }
   });
 
-  it('completes, stitches and extends', async () => {
+  it('loads an image file, completes, stitches and extends', async () => {
     await page.click('[data-task=complete]');
+    const before = await pixels('#source-a canvas.image');
+    await page.setInputFiles('#source-a input[type=file]', join(MODELS_DIR, 'fashion', 'samples.png'));
+    await page.waitForFunction((old) => {
+      const c = document.querySelector<HTMLCanvasElement>('#source-a canvas.image')!;
+      const d = c.getContext('2d')!.getImageData(0, 0, 32, 32).data;
+      return Array.from({ length: 1024 }, (_, p) => d[4 * p]).some((v, p) => v !== old[p]);
+    }, before);
+    expect(std(await pixels('#source-a canvas.image'))).toBeGreaterThan(0.05);
     await page.selectOption('#keep', 'left');
     expect(await runTask()).toMatch(/^complete: 2 image\(s\)/);
 
