@@ -129,7 +129,13 @@ async function loadModelList(): Promise<void> {
   const list = (await r.json()) as ModelList;
   models = list.models;
   canSave = list.save;
-  ui.model.replaceChildren(...models.map((m) => new Option(`${m.name} (${(m.bytes / 1e6).toFixed(0)} MB)`, m.name)));
+  ui.model.replaceChildren(
+    ...models.map((m) => {
+      const option = new Option(`${m.name} (${(m.bytes / 1e6).toFixed(0)} MB)`, m.name);
+      option.title = m.summary;
+      return option;
+    }),
+  );
   if (!models.length) {
     setState('error');
     setStatus('the server lists no models — start unmask serve with --model RUN, or install an embedded model', true);
