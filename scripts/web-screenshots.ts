@@ -1,5 +1,5 @@
 // Screenshots of the web app for docs/: `npx tsx scripts/web-screenshots.ts`. Runs `unmask serve` and
-// Debian's headless chromium (apt-get install chromium), generates with the embedded fashion model,
+// Debian's headless chromium (apt-get install chromium), generates with the default embedded model,
 // inpaints a box, and captures the desktop layout and a phone-width one.
 import type { Page } from 'playwright-core';
 import { launchChromium, startServe } from '../test/helpers/serve.ts';

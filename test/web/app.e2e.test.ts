@@ -103,7 +103,7 @@ describe('web app (chromium, wasm)', () => {
   });
 
   it('loads the app and the fashion model from unmask serve', async () => {
-    await page.goto(server.url);
+    await page.goto(`${server.url}?model=fashion`); // the small model, whatever the default is
     await page.waitForSelector('body[data-state=ready]', { timeout: 60_000 });
     expect(await page.$eval('#model', (s) => [...(s as HTMLSelectElement).options].map((o) => o.value))).toContain('fashion');
     expect(await page.textContent('#backend-used')).toMatch(/wasm/);
