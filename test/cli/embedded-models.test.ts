@@ -1,0 +1,45 @@
+// The embedded models as a newcomer meets them: `unmask models` lists both, and `unmask sample` with no
+// model flag uses the colour emoji model and writes a grid of 32-px RGB images.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import { DEFAULT_MODEL, listModels } from '../../src/tasks/load.ts';
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  const code = await main(['node', 'unmask', ...args]);
+  vi.restoreAllMocks();
+  return { code, out, err };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'unmask-embedded-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('embedded models', () => {
+  it('lists emoji (the default) and fashion', async () => {
+    expect(DEFAULT_MODEL).toBe('emoji');
+    expect(listModels().map((m) => m.name)).toEqual(['emoji', 'fashion']);
+    const r = await cli('models');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^emoji \(default\) {2}Data: emoji32-train .*\nfashion {2}Data: fashion32-train /);
+  });
+
+  it('unmask sample with no model flag draws colour emoji', async () => {
+    const out = join(dir, 'samples.png');
+    const r = await cli('sample', '--n', '4', '--steps', '8', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/wrote .*samples\.png: 4 image\(s\), 8 steps \(random\)/);
+    const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([4 * 34 + 2, 34 + 2, 3]); // 4 images of 32 px, 2 px gaps
+    // Colour, not grey: some pixel's channels differ clearly.
+    let chroma = 0;
+    for (let i = 0; i < data.length; i += 3) chroma = Math.max(chroma, Math.max(data[i], data[i + 1], data[i + 2]) - Math.min(data[i], data[i + 1], data[i + 2]));
+    expect(chroma).toBeGreaterThan(64);
+  });
+});
