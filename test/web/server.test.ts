@@ -166,7 +166,7 @@ describe('unmask serve', () => {
 
   it('names --model directories after their folders, first and unique', () => {
     const models = servedModels([join(MODELS_DIR, 'fashion'), join(MODELS_DIR, 'fashion')]);
-    expect(models.map((m) => m.name).slice(0, 3)).toEqual(['fashion', 'fashion-2', 'fashion-3']);
+    expect(models.map((m) => m.name)).toEqual(['fashion', 'fashion-2', 'emoji', 'fashion-3']); // --model dirs first, then the embedded ones
     expect(() => servedModels([tmp])).toThrow(/is not an unmask model|no model/);
   });
 });
