@@ -34,20 +34,27 @@ export interface OnnxNet {
 
 const DT = onnx.TensorProto.DataType;
 
-/** Reads and checks `file`; every node's op type must be one the importer supports. */
-export function loadOnnxNet(file: string): OnnxNet {
+/**
+ * Reads and decodes an ONNX file, failing with one line through `fail`: "<file>: cannot read <what> —
+ * check the path" or "<file>: not an ONNX model (<why>)<hint>".
+ */
+export function readOnnxModel(file: string, fail: (message: string) => Error, what = 'the ONNX file', hint = ''): { model: onnxProto.onnx.ModelProto; bytes: Uint8Array } {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
   } catch {
-    throw new OnnxImportError(`${file}: cannot read the ONNX file — check the path`);
+    throw fail(`${file}: cannot read ${what} — check the path`);
   }
-  let model: onnxProto.onnx.ModelProto;
   try {
-    model = onnx.ModelProto.decode(bytes);
+    return { model: onnx.ModelProto.decode(bytes), bytes };
   } catch (e) {
-    throw new OnnxImportError(`${file}: not an ONNX model (${(e as Error).message})`);
+    throw fail(`${file}: not an ONNX model (${(e as Error).message})${hint}`);
   }
+}
+
+/** Reads and checks `file`; every node's op type must be one the importer supports. */
+export function loadOnnxNet(file: string): OnnxNet {
+  const { model, bytes } = readOnnxModel(file, (m) => new OnnxImportError(m));
   const g = model.graph;
   if (!g || !g.node?.length) throw new OnnxImportError(`${file}: not an ONNX model (no graph nodes)`);
   const opset = Number(model.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);

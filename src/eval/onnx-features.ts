@@ -1,8 +1,8 @@
 // A user's own feature network as an ONNX file (e.g. an Inception they exported): one float input
 // [B, C, H, W] taking images in [0, 1], and a first output [B, D]. The declared input shape is checked
 // against the data before anything runs, and one probe batch checks the output's shape.
-import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
+import { readOnnxModel } from '../engine/onnx-import.ts';
 import { type RuntimeSession, getRuntime } from '../engine/runtime.ts';
 import { EvalError, type FeatureExtractor, type Features } from './features.ts';
 
@@ -35,18 +35,7 @@ export class OnnxFeatures implements FeatureExtractor {
 
   /** Opens `file` for images of `channels`×`size`×`size`; fails with one line if the network cannot take them. */
   static async open(file: string, channels: number, size: number): Promise<OnnxFeatures> {
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(file);
-    } catch {
-      throw new EvalError(`${file}: cannot read the feature network — check the path`);
-    }
-    let model: onnxProto.onnx.ModelProto;
-    try {
-      model = onnx.ModelProto.decode(bytes);
-    } catch (e) {
-      throw new EvalError(`${file}: not an ONNX model (${(e as Error).message}) — pass a .onnx file or a run of 'unmask train features'`);
-    }
+    const { model, bytes } = readOnnxModel(file, (m) => new EvalError(m), 'the feature network', " — pass a .onnx file or a run of 'unmask train features'");
     const graph = model.graph;
     const initializers = new Set((graph?.initializer ?? []).map((t) => t.name));
     const inputs = (graph?.input ?? []).filter((i) => !initializers.has(i.name));

@@ -3,19 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { cli } from '../helpers/cli.ts';
 import { createProgress, formatSeconds } from '../../src/cli/progress.ts';
-
-/** Runs main() in-process and captures what it writes. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  const code = await main(['node', 'unmask', ...args]);
-  vi.restoreAllMocks();
-  return { code, out, err };
-}
 
 afterEach(() => vi.restoreAllMocks());
 

@@ -4,19 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from '../helpers/cli.ts';
 import { DEFAULT_MODEL, listModels } from '../../src/tasks/load.ts';
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  const code = await main(['node', 'unmask', ...args]);
-  vi.restoreAllMocks();
-  return { code, out, err };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'unmask-embedded-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

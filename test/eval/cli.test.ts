@@ -3,8 +3,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from '../helpers/cli.ts';
 import { encodePng } from '../../src/data/png.ts';
 import * as F from '../../src/engine/api.ts';
 import { Graph } from '../../src/engine/graph.ts';
@@ -13,16 +13,6 @@ import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
 import { initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
 import { initVqganState } from '../../src/tasks/train-vqgan.ts';
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  const code = await main(['node', 'unmask', ...args]);
-  vi.restoreAllMocks();
-  return { code, out, err };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'unmask-eval-cli-'));
 const folder = join(dir, 'pictures');

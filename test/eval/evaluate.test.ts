@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from '../helpers/cli.ts';
 import type { ImageSet } from '../../src/data/image-set.ts';
 import { ParamStore } from '../../src/engine/params.ts';
 import { Rng } from '../../src/engine/rng.ts';
@@ -108,11 +108,8 @@ describe('evaluate', () => {
     expect(md).toContain('![FID against steps](fid-vs-steps.png)');
 
     // `unmask export --report` carries the table into the model card, grid links pointing at the report.
-    const quiet = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    const code = await main(['node', 'unmask', 'export', '--model', join(dir, 'model'), '--out', join(dir, 'exported'), '--report', out]);
-    const wrong = await main(['node', 'unmask', 'export', '--model', join(dir, 'ar'), '--out', join(dir, 'exported-ar'), '--report', out]);
-    const said = quiet.mock.calls.map((c) => String(c[0])).join('');
-    quiet.mockRestore();
+    const { code } = await cli('export', '--model', join(dir, 'model'), '--out', join(dir, 'exported'), '--report', out);
+    const { code: wrong, err: said } = await cli('export', '--model', join(dir, 'ar'), '--out', join(dir, 'exported-ar'), '--report', out);
     expect(code).toBe(0);
     const card = readFileSync(join(dir, 'exported', 'model-card.md'), 'utf8');
     expect(card).toContain('## Evaluation');
