@@ -37,7 +37,7 @@ export function grad(loss: Tensor, wrt: Tensor[], seed?: Tensor): Tensor[] {
     if (!needs.some(Boolean)) continue;
     const rule = TABLE[n.op] as OpRule<unknown>;
     if (!rule.grad) throw new GraphError(`grad: op '${n.op}' is not differentiable but lies between the loss and a differentiated tensor`);
-    const ctx: GradContext<unknown> = { inputs: n.inputs, output: n.output, attrs: n.attrs, needs };
+    const ctx: GradContext<unknown> = { inputs: n.inputs, output: n.output, attrs: n.attrs, needs, F };
     const gins = rule.grad(g, ctx);
     n.inputs.forEach((t, k) => {
       const gi = gins[k];

@@ -1,8 +1,7 @@
 // Elementwise ops with NumPy broadcasting, and unary math.
-import * as F from '../api.ts';
 import { type DType, GraphError, type Tensor, fmtShape } from '../graph.ts';
 import { type NDArray, broadcastShapes, broadcastStrides, forEachIndex, nd, roundTo } from '../ndarray.ts';
-import type { OpRule, TType } from './types.ts';
+import type { Builders, OpRule, TType } from './types.ts';
 
 type None = Record<string, never>;
 const NUMERIC: DType[] = ['float32', 'float64', 'int64'];
@@ -63,25 +62,25 @@ function unaryRule(
   };
 }
 
-const ub = (g: Tensor, x: Tensor) => F.unbroadcast(g, x.shape);
+const ub = (F: Builders, g: Tensor, x: Tensor) => F.unbroadcast(g, x.shape);
 
 /** Whether `t` is a graph constant holding the single value `v`. */
 const isConstant = (t: Tensor, v: number) => t.source.kind === 'const' && t.size === 1 && t.source.value.data[0] === v;
 
-export const add = binaryRule('Add', (a, b) => a + b, (g, { inputs: [a, b] }) => [ub(g, a), ub(g, b)]);
-export const sub = binaryRule('Sub', (a, b) => a - b, (g, { inputs: [a, b] }) => [ub(g, a), F.neg(ub(g, b))]);
+export const add = binaryRule('Add', (a, b) => a + b, (g, { inputs: [a, b], F }) => [ub(F, g, a), ub(F, g, b)]);
+export const sub = binaryRule('Sub', (a, b) => a - b, (g, { inputs: [a, b], F }) => [ub(F, g, a), F.neg(ub(F, g, b))]);
 // d(ab) = b da + a db
-export const mul = binaryRule('Mul', (a, b) => a * b, (g, { inputs: [a, b], needs }) => [
-  needs[0] ? ub(F.mul(g, b), a) : null,
-  needs[1] ? ub(F.mul(g, a), b) : null,
+export const mul = binaryRule('Mul', (a, b) => a * b, (g, { inputs: [a, b], needs, F }) => [
+  needs[0] ? ub(F, F.mul(g, b), a) : null,
+  needs[1] ? ub(F, F.mul(g, a), b) : null,
 ]);
 // d(a/b) = da/b − a db/b² = da/b − y db/b; for a broadcast b, Σ g·y is taken before dividing by b.
 export const div = binaryRule(
   'Div',
   (a, b) => a / b,
-  (g, { inputs: [a, b], output: y, needs }) => [
-    needs[0] ? ub(F.div(g, b), a) : null,
-    needs[1] ? F.neg(F.div(ub(F.mul(g, y), b), b)) : null,
+  (g, { inputs: [a, b], output: y, needs, F }) => [
+    needs[0] ? ub(F, F.div(g, b), a) : null,
+    needs[1] ? F.neg(F.div(ub(F, F.mul(g, y), b), b)) : null,
   ],
   FLOAT,
 );
@@ -89,24 +88,24 @@ export const div = binaryRule(
 export const pow = binaryRule(
   'Pow',
   (a, b) => Math.pow(a, b),
-  (g, { inputs: [a, b], output: y, needs }) => [
-    needs[0] ? ub(F.mul(g, isConstant(b, 2) ? F.mul(a, 2) : F.mul(b, F.pow(a, F.sub(b, 1)))), a) : null,
-    needs[1] ? ub(F.mul(g, F.mul(F.log(a), y)), b) : null,
+  (g, { inputs: [a, b], output: y, needs, F }) => [
+    needs[0] ? ub(F, F.mul(g, isConstant(b, 2) ? F.mul(a, 2) : F.mul(b, F.pow(a, F.sub(b, 1)))), a) : null,
+    needs[1] ? ub(F, F.mul(g, F.mul(F.log(a), y)), b) : null,
   ],
   FLOAT,
 );
 // The larger input takes the gradient; ties go to the first.
-export const max = binaryRule('Max', Math.max, (g, { inputs: [a, b], needs }) => {
+export const max = binaryRule('Max', Math.max, (g, { inputs: [a, b], needs, F }) => {
   const first = F.cast(F.less(F.expand(b, g.shape), a), g.dtype);
   const tie = F.cast(F.equal(F.expand(b, g.shape), a), g.dtype);
   const ga = F.mul(g, F.add(first, tie));
-  return [needs[0] ? ub(ga, a) : null, needs[1] ? ub(F.sub(g, ga), b) : null];
+  return [needs[0] ? ub(F, ga, a) : null, needs[1] ? ub(F, F.sub(g, ga), b) : null];
 });
-export const min = binaryRule('Min', Math.min, (g, { inputs: [a, b], needs }) => {
+export const min = binaryRule('Min', Math.min, (g, { inputs: [a, b], needs, F }) => {
   const first = F.cast(F.less(F.expand(a, g.shape), b), g.dtype);
   const tie = F.cast(F.equal(F.expand(a, g.shape), b), g.dtype);
   const ga = F.mul(g, F.add(first, tie));
-  return [needs[0] ? ub(ga, a) : null, needs[1] ? ub(F.sub(g, ga), b) : null];
+  return [needs[0] ? ub(F, ga, a) : null, needs[1] ? ub(F, F.sub(g, ga), b) : null];
 });
 export const equal = binaryRule('Equal', (a, b) => +(a === b), null, [...NUMERIC, 'bool'], 'bool');
 export const less = binaryRule('Less', (a, b) => +(a < b), null, NUMERIC, 'bool');
@@ -123,30 +122,30 @@ export const where: OpRule<None> = {
   },
   onnx: (e, ins, o) => e.node('Where', ins, [o]),
   eval: (ins, _a, t) => evalBroadcast(ins, t, (c, a, b) => (c ? a : b)),
-  grad: (g, { inputs: [c, a, b], needs }) => [
+  grad: (g, { inputs: [c, a, b], needs, F }) => [
     null,
-    needs[1] ? ub(F.where(c, g, 0), a) : null,
-    needs[2] ? ub(F.where(c, 0, g), b) : null,
+    needs[1] ? ub(F, F.where(c, g, 0), a) : null,
+    needs[2] ? ub(F, F.where(c, 0, g), b) : null,
   ],
 };
 
-export const neg = unaryRule('Neg', (x) => -x, (g) => [F.neg(g)], NUMERIC);
-export const exp = unaryRule('Exp', Math.exp, (g, { output: y }) => [F.mul(g, y)]);
-export const log = unaryRule('Log', Math.log, (g, { inputs: [x] }) => [F.div(g, x)]);
+export const neg = unaryRule('Neg', (x) => -x, (g, { F }) => [F.neg(g)], NUMERIC);
+export const exp = unaryRule('Exp', Math.exp, (g, { output: y, F }) => [F.mul(g, y)]);
+export const log = unaryRule('Log', Math.log, (g, { inputs: [x], F }) => [F.div(g, x)]);
 // d√x = 1 / (2√x)
-export const sqrt = unaryRule('Sqrt', Math.sqrt, (g, { output: y }) => [F.div(F.mul(g, 0.5), y)]);
-export const abs = unaryRule('Abs', Math.abs, (g, { inputs: [x] }) => [F.mul(g, F.sign(x))], NUMERIC);
+export const sqrt = unaryRule('Sqrt', Math.sqrt, (g, { output: y, F }) => [F.div(F.mul(g, 0.5), y)]);
+export const abs = unaryRule('Abs', Math.abs, (g, { inputs: [x], F }) => [F.mul(g, F.sign(x))], NUMERIC);
 export const sign = unaryRule('Sign', Math.sign, null, NUMERIC);
 // d erf(x) = 2/√π · exp(−x²)
-export const erf = unaryRule('Erf', erfApprox, (g, { inputs: [x] }) => [
+export const erf = unaryRule('Erf', erfApprox, (g, { inputs: [x], F }) => [
   F.mul(g, F.mul(F.exp(F.neg(F.square(x))), 2 / Math.sqrt(Math.PI))),
 ]);
 // dσ = σ(1 − σ)
-export const sigmoid = unaryRule('Sigmoid', (x) => 1 / (1 + Math.exp(-x)), (g, { output: y }) => [
+export const sigmoid = unaryRule('Sigmoid', (x) => 1 / (1 + Math.exp(-x)), (g, { output: y, F }) => [
   F.mul(g, F.mul(y, F.sub(1, y))),
 ]);
-export const tanh = unaryRule('Tanh', Math.tanh, (g, { output: y }) => [F.mul(g, F.sub(1, F.square(y)))]);
-export const relu = unaryRule('Relu', (x) => Math.max(x, 0), (g, { inputs: [x] }) => [
+export const tanh = unaryRule('Tanh', Math.tanh, (g, { output: y, F }) => [F.mul(g, F.sub(1, F.square(y)))]);
+export const relu = unaryRule('Relu', (x) => Math.max(x, 0), (g, { inputs: [x], F }) => [
   F.where(F.greater(x, 0), g, 0),
 ]);
 
@@ -158,7 +157,7 @@ export const leakyRelu: OpRule<{ alpha: number }> = {
   onnx: (e, ins, o, a) => e.node('LeakyRelu', ins, [o], { alpha: { float: a.alpha } }),
   // ONNX stores alpha as a float32 attribute, so float64 graphs use the rounded slope too
   eval: ([x], a, t) => evalBroadcast([x], t, (v) => (v >= 0 ? v : Math.fround(a.alpha) * v)),
-  grad: (g, { inputs: [x], attrs }) => [F.where(F.greater(x, 0), g, F.mul(g, Math.fround(attrs.alpha)))],
+  grad: (g, { inputs: [x], attrs, F }) => [F.where(F.greater(x, 0), g, F.mul(g, Math.fround(attrs.alpha)))],
 };
 
 export const cast: OpRule<{ to: DType }> = {
@@ -166,7 +165,7 @@ export const cast: OpRule<{ to: DType }> = {
   onnx: (e, ins, o, a) => e.node('Cast', ins, [o], { to: ONNX_CAST[a.to] }),
   eval: ([x], _a, t) => evalBroadcast([x], t, (v) => v),
   // A cast between float types passes the gradient through; casts from ints or bools have none.
-  grad: (g, { inputs: [x] }) => [FLOAT.includes(x.dtype) ? F.cast(g, x.dtype) : null],
+  grad: (g, { inputs: [x], F }) => [FLOAT.includes(x.dtype) ? F.cast(g, x.dtype) : null],
 };
 const ONNX_CAST: Record<DType, number> = { float32: 1, int64: 7, bool: 9, float64: 11 };
 

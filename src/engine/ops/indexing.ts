@@ -1,5 +1,4 @@
 // Integer-indexed reads and accumulating writes: gather, gatherElements, their scatter-add duals, one-hot.
-import * as F from '../api.ts';
 import { type DType, GraphError, fmtShape, sizeOf } from '../graph.ts';
 import { nd, stridesOf, unravel } from '../ndarray.ts';
 import type { OpRule, TType } from './types.ts';
@@ -35,7 +34,7 @@ export const gather: OpRule<{ axis: number }> = {
     return r;
   },
   // Rows read several times accumulate their gradients: a scatter-add into zeros along the axis.
-  grad: (g, { inputs: [x, idx], attrs }) => {
+  grad: (g, { inputs: [x, idx], attrs, F }) => {
     const ax = attrs.axis;
     const pre = [...Array(ax).keys()];
     const idxAxes = [...Array(idx.rank).keys()].map((i) => ax + i);
@@ -68,7 +67,7 @@ export const gatherElements: OpRule<{ axis: number }> = {
     }
     return r;
   },
-  grad: (g, { inputs: [x, idx], attrs }) => [F.scatterElementsAdd(F.zeros(x, x.shape), idx, g, attrs.axis), null],
+  grad: (g, { inputs: [x, idx], attrs, F }) => [F.scatterElementsAdd(F.zeros(x, x.shape), idx, g, attrs.axis), null],
 };
 
 export const scatterAdd: OpRule<None> = {
@@ -94,7 +93,7 @@ export const scatterAdd: OpRule<None> = {
     }
     return r;
   },
-  grad: (g, { inputs: [, idx], needs }) => [needs[0] ? g : null, null, needs[2] ? F.gather(g, idx, 0) : null],
+  grad: (g, { inputs: [, idx], needs, F }) => [needs[0] ? g : null, null, needs[2] ? F.gather(g, idx, 0) : null],
 };
 
 export const scatterElementsAdd: OpRule<{ axis: number }> = {
@@ -120,7 +119,7 @@ export const scatterElementsAdd: OpRule<{ axis: number }> = {
     }
     return r;
   },
-  grad: (g, { inputs: [, idx], attrs, needs }) => [needs[0] ? g : null, null, needs[2] ? F.gatherElements(g, idx, attrs.axis) : null],
+  grad: (g, { inputs: [, idx], attrs, needs, F }) => [needs[0] ? g : null, null, needs[2] ? F.gatherElements(g, idx, attrs.axis) : null],
 };
 
 export const oneHot: OpRule<{ depth: number; dtype: DType }> = {

@@ -1,8 +1,7 @@
 // MatMul (batched, broadcasting batch axes), 2-D convolution and its transpose.
-import * as F from '../api.ts';
 import { type Graph, GraphError, type Tensor, fmtShape } from '../graph.ts';
 import { broadcastShapes, broadcastStrides, forEachIndex, nd } from '../ndarray.ts';
-import type { ConvAttrs, OpRule, TType } from './types.ts';
+import type { Builders, ConvAttrs, OpRule, TType } from './types.ts';
 
 type None = Record<string, never>;
 
@@ -46,7 +45,7 @@ export const matmul: OpRule<None> = {
   },
   // dA = g·Bᵀ, dB = Aᵀ·g, summed over broadcast batch axes. A weight (2-D B) shared across a batch
   // gets one large GEMM over the flattened batch instead of a batched product and a reduction.
-  grad: (g, { inputs: [a, b], needs }) => {
+  grad: (g, { inputs: [a, b], needs, F }) => {
     const da = needs[0] ? F.unbroadcast(F.matmul(g, F.mT(b)), a.shape) : null;
     let db: Tensor | null = null;
     if (needs[1]) {
@@ -123,9 +122,9 @@ export const conv: OpRule<ConvAttrs> = {
   },
   // dx is the transposed convolution of g; dw correlates the padded input with g (convWeightGrad);
   // db sums g over positions, then images (ORT reduces trailing axes far faster than outer and inner at once).
-  grad: (g, { inputs: [x, w], attrs, needs }) => [
+  grad: (g, { inputs: [x, w], attrs, needs, F }) => [
     needs[0] ? F.convTranspose(g, w, [x.shape[2], x.shape[3]], attrs) : null,
-    needs[1] ? convWeightGrad(x, g, attrs, [w.shape[2], w.shape[3]]) : null,
+    needs[1] ? convWeightGrad(F, x, g, attrs, [w.shape[2], w.shape[3]]) : null,
     needs[2] ? F.reduceSum(F.reduceSum(g, [2, 3]), [0]) : null,
   ],
 };
@@ -200,13 +199,13 @@ export const convTranspose: OpRule<ConvAttrs & { outputShape: [number, number] }
   // convTranspose(x, W) is the input-gradient of conv(·, W), so dx = conv(g, W) and, by the same
   // bilinearity, dW is conv's weight gradient with the roles of input and output-gradient swapped.
   // Output padding can give conv(g, W) rows past x's (stride 1, dilation > 1); nothing read them.
-  grad: (g, { inputs: [x, w], attrs, needs }) => [
-    needs[0] ? cropTo(F.conv(g, w, attrs), x) : null,
-    needs[1] ? convWeightGrad(g, x, attrs, [w.shape[2], w.shape[3]]) : null,
+  grad: (g, { inputs: [x, w], attrs, needs, F }) => [
+    needs[0] ? cropTo(F, F.conv(g, w, attrs), x) : null,
+    needs[1] ? convWeightGrad(F, g, x, attrs, [w.shape[2], w.shape[3]]) : null,
   ],
 };
 
-function cropTo(t: Tensor, like: Tensor): Tensor {
+function cropTo(F: Builders, t: Tensor, like: Tensor): Tensor {
   const [h, w] = [like.shape[2], like.shape[3]];
   return t.shape[2] === h && t.shape[3] === w ? t : F.slice(t, [2, 3], [0, 0], [h, w]);
 }
@@ -232,7 +231,7 @@ const COLS_BUDGET = 1 << 20;
  * whatever its kernel, where slicing tap by tap costs several per tap. Output positions are chunked
  * so that the im2col copy stays bounded on large images.
  */
-function convWeightGrad(x: Tensor, gOut: Tensor, a: ConvAttrs, kernel: [number, number]): Tensor {
+function convWeightGrad(F: Builders, x: Tensor, gOut: Tensor, a: ConvAttrs, kernel: [number, number]): Tensor {
   const [n, c, h, w] = x.shape;
   const [, o, ho, wo] = gOut.shape;
   const groups = a.groups;

@@ -1,8 +1,7 @@
 // Reductions over axes, arg-extrema and (log-)softmax.
-import * as F from '../api.ts';
 import { GraphError, type Tensor, sizeOf } from '../graph.ts';
 import { type NDArray, nd, roundTo, stridesOf, unravel } from '../ndarray.ts';
-import type { OpRule, TType } from './types.ts';
+import type { Builders, OpRule, TType } from './types.ts';
 
 type ReduceAttrs = { axes: number[]; keepDims: boolean };
 
@@ -38,7 +37,7 @@ function reduceType(op: string, x: TType, a: ReduceAttrs): TType {
 }
 
 /** g broadcast back over the reduced axes of x. */
-function spread(g: Tensor, x: Tensor, axes: number[]): Tensor {
+function spread(F: Builders, g: Tensor, x: Tensor, axes: number[]): Tensor {
   return F.expand(F.reshape(g, reducedShape(x.shape, axes, true)), x.shape);
 }
 
@@ -46,7 +45,7 @@ export const reduceSum: OpRule<ReduceAttrs> = {
   type: ([x], a) => reduceType('reduceSum', x, a),
   onnx: (e, [x], o, a) => e.node('ReduceSum', [x, e.constI64(a.axes)], [o], { keepdims: a.keepDims ? 1 : 0 }),
   eval: ([x], a, t) => evalReduce(x, a.axes, t, 0, (s, v) => s + v),
-  grad: (g, { inputs: [x], attrs }) => [spread(g, x, attrs.axes)],
+  grad: (g, { inputs: [x], attrs, F }) => [spread(F, g, x, attrs.axes)],
 };
 
 export const reduceMean: OpRule<ReduceAttrs> = {
@@ -54,9 +53,9 @@ export const reduceMean: OpRule<ReduceAttrs> = {
   onnx: (e, ins, o, a) => e.node('ReduceMean', ins, [o], { axes: a.axes, keepdims: a.keepDims ? 1 : 0 }),
   // an integer mean truncates toward zero, as in ONNX Runtime
   eval: ([x], a, t) => evalReduce(x, a.axes, t, 0, (s, v) => s + v, (s, n) => roundTo(t.dtype, s / n)),
-  grad: (g, { inputs: [x], attrs }) => {
+  grad: (g, { inputs: [x], attrs, F }) => {
     const n = sizeOf(attrs.axes.map((ax) => x.shape[ax]));
-    return [spread(F.div(g, n), x, attrs.axes)];
+    return [spread(F, F.div(g, n), x, attrs.axes)];
   },
 };
 
@@ -65,10 +64,10 @@ export const reduceMax: OpRule<ReduceAttrs> = {
   onnx: (e, ins, o, a) => e.node('ReduceMax', ins, [o], { axes: a.axes, keepdims: a.keepDims ? 1 : 0 }),
   eval: ([x], a, t) => evalReduce(x, a.axes, t, -Infinity, Math.max),
   // The gradient is shared equally among the positions that attain the maximum.
-  grad: (g, { inputs: [x], output: y, attrs }) => {
-    const hit = F.cast(F.equal(x, spread(y, x, attrs.axes)), x.dtype);
+  grad: (g, { inputs: [x], output: y, attrs, F }) => {
+    const hit = F.cast(F.equal(x, spread(F, y, x, attrs.axes)), x.dtype);
     const ties = F.reduceSum(hit, attrs.axes, true);
-    return [F.mul(spread(g, x, attrs.axes), F.div(hit, ties))];
+    return [F.mul(spread(F, g, x, attrs.axes), F.div(hit, ties))];
   },
 };
 
@@ -129,7 +128,7 @@ export const softmax: OpRule<{ axis: number }> = {
   onnx: (e, ins, o, a) => e.node('Softmax', ins, [o], { axis: a.axis }),
   eval: ([x], a, t) => evalSoftmax(x, a.axis, t, false),
   // dx = y ⊙ (g − Σ g⊙y)
-  grad: (g, { output: y, attrs }) => [F.mul(y, F.sub(g, F.reduceSum(F.mul(g, y), [attrs.axis], true)))],
+  grad: (g, { output: y, attrs, F }) => [F.mul(y, F.sub(g, F.reduceSum(F.mul(g, y), [attrs.axis], true)))],
 };
 
 export const logSoftmax: OpRule<{ axis: number }> = {
@@ -137,5 +136,5 @@ export const logSoftmax: OpRule<{ axis: number }> = {
   onnx: (e, ins, o, a) => e.node('LogSoftmax', ins, [o], { axis: a.axis }),
   eval: ([x], a, t) => evalSoftmax(x, a.axis, t, true),
   // dx = g − softmax(x)·Σ g
-  grad: (g, { output: y, attrs }) => [F.sub(g, F.mul(F.exp(y), F.reduceSum(g, [attrs.axis], true)))],
+  grad: (g, { output: y, attrs, F }) => [F.sub(g, F.mul(F.exp(y), F.reduceSum(g, [attrs.axis], true)))],
 };

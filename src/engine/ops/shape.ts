@@ -1,5 +1,4 @@
 // Ops that move data without arithmetic: reshape, transpose, expand, concat, slice, pad, upsample.
-import * as F from '../api.ts';
 import { GraphError, fmtShape, sizeOf } from '../graph.ts';
 import { type NDArray, broadcastShapes, broadcastStrides, forEachIndex, nd, stridesOf } from '../ndarray.ts';
 import type { OpRule } from './types.ts';
@@ -22,7 +21,7 @@ export const reshape: OpRule<{ shape: number[] }> = {
   },
   onnx: (e, [x], o, a) => e.node('Reshape', [x, e.constI64(a.shape)], [o]),
   eval: ([x], a) => ({ shape: a.shape, dtype: x.dtype, data: x.data.slice() }),
-  grad: (g, { inputs: [x] }) => [F.reshape(g, x.shape)],
+  grad: (g, { inputs: [x], F }) => [F.reshape(g, x.shape)],
 };
 
 export const transpose: OpRule<{ perm: number[] }> = {
@@ -36,7 +35,7 @@ export const transpose: OpRule<{ perm: number[] }> = {
     const s = stridesOf(x.shape);
     return gatherView(x, t.shape, a.perm.map((p) => s[p]));
   },
-  grad: (g, { attrs }) => {
+  grad: (g, { attrs, F }) => {
     const inv = new Array<number>(attrs.perm.length);
     attrs.perm.forEach((p, i) => (inv[p] = i));
     return [F.transpose(g, inv)];
@@ -51,7 +50,7 @@ export const expand: OpRule<{ shape: number[] }> = {
   },
   onnx: (e, [x], o, a) => e.node('Expand', [x, e.constI64(a.shape)], [o]),
   eval: ([x], _a, t) => gatherView(x, t.shape, broadcastStrides(x.shape, t.shape)),
-  grad: (g, { inputs: [x] }) => [F.unbroadcast(g, x.shape)],
+  grad: (g, { inputs: [x], F }) => [F.unbroadcast(g, x.shape)],
 };
 
 export const concat: OpRule<{ axis: number }> = {
@@ -82,7 +81,7 @@ export const concat: OpRule<{ axis: number }> = {
     }
     return r;
   },
-  grad: (g, { inputs, attrs, needs }) => {
+  grad: (g, { inputs, attrs, needs, F }) => {
     let start = 0;
     return inputs.map((x, i) => {
       const s = start;
@@ -123,7 +122,7 @@ export const slice: OpRule<SliceAttrs> = {
     return gatherView(x, t.shape, strides, base);
   },
   // The gradient places g back where the slice read it: interleave zeros for steps > 1, then pad.
-  grad: (g, { inputs: [x], attrs }) => {
+  grad: (g, { inputs: [x], attrs, F }) => {
     let r = g;
     const pads = new Array<number>(2 * x.rank).fill(0);
     attrs.axes.forEach((ax, i) => {
@@ -173,7 +172,7 @@ export const pad: OpRule<{ pads: number[]; value: number }> = {
     });
     return r;
   },
-  grad: (g, { inputs: [x], attrs }) => {
+  grad: (g, { inputs: [x], attrs, F }) => {
     const axes = [...x.shape.keys()];
     return [F.slice(g, axes, axes.map((i) => attrs.pads[i]), axes.map((i) => attrs.pads[i] + x.shape[i]))];
   },
@@ -202,7 +201,7 @@ export const upsampleNearest2x: OpRule<None> = {
     return r;
   },
   // Each input pixel feeds a 2×2 block: sum the block.
-  grad: (g, { inputs: [x] }) => {
+  grad: (g, { inputs: [x], F }) => {
     const [n, c, h, w] = x.shape;
     return [F.reduceSum(F.reshape(g, [n, c, h, 2, w, 2]), [3, 5])];
   },

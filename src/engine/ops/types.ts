@@ -1,5 +1,6 @@
 // The primitive op set. Each op has one rule object (see table.ts) holding, side by side,
 // its shape/dtype rule, its ONNX lowering, its float64 reference evaluation and its gradient rule.
+import type * as Api from '../api.ts';
 import type { DType, Shape, Tensor } from '../graph.ts';
 import type { NDArray } from '../ndarray.ts';
 import type { OnnxEmitter } from '../onnx.ts';
@@ -76,12 +77,19 @@ export interface TType {
   dtype: DType;
 }
 
+/**
+ * The graph-building functions (api.ts), handed to gradient rules by autodiff: api.ts imports the op
+ * table, so the op files take its builders as an argument instead of importing them.
+ */
+export type Builders = typeof Api;
+
 export interface GradContext<A> {
   inputs: Tensor[];
   output: Tensor;
   attrs: A;
   /** needs[i]: whether the gradient for input i is wanted (it leads to a differentiated tensor). */
   needs: boolean[];
+  F: Builders;
 }
 
 export interface OpRule<A> {
