@@ -1,19 +1,27 @@
-// The library API: load a model, run any task with per-step progress, train, or build graphs.
-export { UnmaskModel, PriorDenoiser, ModelError } from './tasks/model.ts';
-export type { ModelFiles } from './tasks/model.ts';
-export { resolveModel, listModels, loadTokenizer, DEFAULT_MODEL } from './tasks/load.ts';
-export { generate, complete, inpaint, stitch, extend, decodeGrid, tokenMaskFromPixelMask, boxMask, TaskError } from './tasks/edit.ts';
-export type { Images, TaskOptions, TaskResult, KeepRegion, Box, ExtendOptions } from './tasks/edit.ts';
-export { Tokenizer, psnr } from './tasks/tokenizer.ts';
+// The library API in Node: load a model, run any task with per-step progress, train, or build graphs.
+// Importing it chooses onnxruntime-node as the runtime (setRuntime picks another).
+import { nodeRuntime } from './engine/runtime-node.ts';
+import { setRuntime } from './engine/runtime.ts';
+
+setRuntime(nodeRuntime);
+
+export { UnmaskModel, PriorDenoiser } from './inference/model.ts';
+export { ModelError } from './inference/model-format.ts';
+export type { ModelFiles } from './inference/model-format.ts';
+export { loadModel, readModelDir, resolveModel, listModels, loadTokenizer, DEFAULT_MODEL } from './inference/model-dir.ts';
+export { generate, complete, inpaint, stitch, extend, decodeGrid, tokenMaskFromPixelMask, boxMask, TaskError } from './inference/tasks.ts';
+export type { Images, TaskOptions, TaskResult, KeepRegion, Box, ExtendOptions } from './inference/tasks.ts';
+export { Tokenizer, psnr } from './inference/tokenizer.ts';
 export { sampleTokens, SampleError } from './diffusion/sample.ts';
 export type { Denoiser, SampleOptions } from './diffusion/sample.ts';
 export { SAMPLERS, randomSampler, confidenceSampler } from './diffusion/samplers.ts';
 export type { Sampler, SamplerName } from './diffusion/samplers.ts';
 export { WindowDenoiser } from './diffusion/windows.ts';
-export { sampleAutoregressive, AutoregressiveSampler, AutoregressiveTrainer, validationNll } from './tasks/autoregressive.ts';
-export type { AutoregressiveSampleOptions } from './tasks/autoregressive.ts';
-export { runVqganTraining } from './tasks/run-vqgan.ts';
-export { runPriorTraining } from './tasks/run-prior.ts';
+export { sampleAutoregressive, AutoregressiveSampler, validationNll } from './inference/autoregressive.ts';
+export type { AutoregressiveSampleOptions } from './inference/autoregressive.ts';
+export { AutoregressiveTrainer } from './training/train-autoregressive.ts';
+export { runVqganTraining } from './training/run-vqgan.ts';
+export { runPriorTraining } from './training/run-prior.ts';
 export { readImage, writeImage, encodePng, imageGrid, batchImages } from './data/png.ts';
 export type { Image } from './data/png.ts';
 export { Graph, Tensor, GraphError } from './engine/graph.ts';
@@ -23,5 +31,5 @@ export { Program } from './engine/session.ts';
 export { TrainStep } from './engine/trainstep.ts';
 export { ParamStore } from './engine/params.ts';
 export { Rng } from './engine/rng.ts';
-export { setRuntime } from './engine/runtime.ts';
+export { setRuntime, nodeRuntime };
 export type { Runtime, HostTensor } from './engine/runtime.ts';

@@ -9,9 +9,9 @@ import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
 import { parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { transformer } from '../models/transformer.ts';
-import { AutoregressiveSampler } from '../tasks/autoregressive.ts';
-import { PriorDenoiser } from '../tasks/model.ts';
-import { initPriorState } from '../tasks/train-prior.ts';
+import { AutoregressiveSampler } from '../inference/autoregressive.ts';
+import { PriorDenoiser } from '../inference/model.ts';
+import { initPriorState } from '../training/train-prior.ts';
 
 export interface SampleBenchOptions {
   layers: number;

@@ -1,5 +1,5 @@
 // `unmask eval` (quality and time against sampling steps, written as a report) and `unmask train
-// features` (the feature network the metrics are measured in): thin shells over src/tasks/evaluate.ts
+// features` (the feature network the metrics are measured in): thin shells over src/eval/evaluate.ts
 // and src/eval/train-features.ts.
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
@@ -9,9 +9,9 @@ import { findCheckpoint } from '../engine/checkpoint.ts';
 import type { FeatureExtractor } from '../eval/features.ts';
 import { parseFeatureNetConfig } from '../eval/feature-net.ts';
 import { FEATURE_STEPS, runFeatureTraining } from '../eval/train-features.ts';
-import { autoregressiveBaseline, evaluate, openFeatureExtractor, resultsTable, writeReport } from '../tasks/evaluate.ts';
-import { resolveModel } from '../tasks/load.ts';
-import { UnmaskModel } from '../tasks/model.ts';
+import { autoregressiveBaseline, evaluate, openFeatureExtractor } from '../eval/evaluate.ts';
+import { resultsTable, writeReport } from '../eval/report/report.ts';
+import { loadModel, resolveModel } from '../inference/model-dir.ts';
 import { type DataName, type ImageData, dataCredit, loadImageData } from './data.ts';
 import { stopOnInterrupt } from './interrupt.ts';
 import { int, intList, positiveNumber } from './parse.ts';
@@ -118,8 +118,8 @@ export function registerEval(program: Command): void {
     .option('--json', 'print report.json to stdout and JSON progress lines')
     .action(async (flags: EvalFlags) => {
       const data = await loadImageData(flags.data);
-      const model = UnmaskModel.load(resolveModel(flags.model));
-      const ar = flags.ar ? UnmaskModel.load(resolveModel(flags.ar)) : null;
+      const model = loadModel(resolveModel(flags.model));
+      const ar = flags.ar ? loadModel(resolveModel(flags.ar)) : null;
       const featuresRun = join(flags.out, 'features');
       let features: FeatureExtractor;
       if (flags.features) features = await openFeatureExtractor(flags.features, data.train.channels, data.train.size);

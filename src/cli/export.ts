@@ -3,8 +3,9 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { type EvalReport, cardEvaluation } from '../tasks/evaluate.ts';
-import { exportModel } from '../tasks/train-prior.ts';
+import type { EvalReport } from '../eval/evaluate.ts';
+import { cardEvaluation } from '../eval/report/report.ts';
+import { exportModel } from '../training/export.ts';
 
 /** The evaluation section for a card in `out`, from the report in `dir`, which must be of `run`. */
 function reportSection(dir: string, run: string, out: string): string {

@@ -5,11 +5,11 @@ import { Option } from 'commander';
 import { join } from 'node:path';
 import { type Image, batchImages, imageGrid, readImage, upscale, writeImage } from '../data/png.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
-import { validationNll } from '../tasks/autoregressive.ts';
-import { type Box, type Images, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodePartial, extend, generate, inpaint, stitch } from '../tasks/edit.ts';
-import { DEFAULT_MODEL, listModels } from '../tasks/load.ts';
-import { UnmaskModel } from '../tasks/model.ts';
-import { elboTimes, validationElbo } from '../tasks/train-prior.ts';
+import { validationNll } from '../inference/autoregressive.ts';
+import { type Box, type Images, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodePartial, extend, generate, inpaint, stitch } from '../inference/tasks.ts';
+import { DEFAULT_MODEL, listModels, loadModel } from '../inference/model-dir.ts';
+import { UnmaskModel } from '../inference/model.ts';
+import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
 import { int, positiveNumber } from './parse.ts';
 import { createProgress } from './progress.ts';
 
@@ -99,10 +99,6 @@ async function writeFrames(dir: string, model: UnmaskModel, frames: Int32Array[]
     const images = batchImages(im.data, [n, im.channels, im.height, im.width]);
     await writeImage(join(dir, `frame-${String(s + 1).padStart(4, '0')}.png`), upscale(imageGrid([...lead, ...images], { cols: gridColumns(lead.length, n) }), scale));
   }
-}
-
-function loadModel(name: string): UnmaskModel {
-  return UnmaskModel.load(name);
 }
 
 /** Reads an image at the model's size (scaled to cover, centre-cropped). */

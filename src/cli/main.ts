@@ -3,6 +3,8 @@
 // `unmask: <problem> — <fix>`, with the stack trace only under --debug.
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
+import { nodeRuntime } from '../engine/runtime-node.ts';
+import { setRuntime } from '../engine/runtime.ts';
 import { registerBench } from './bench.ts';
 import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
@@ -15,6 +17,7 @@ const { version } = createRequire(import.meta.url)('../../package.json') as { ve
 
 /** Runs the CLI on `argv` (as process.argv: node, script, args…) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  setRuntime(nodeRuntime);
   const debug = argv.includes('--debug');
   const program = new Command('unmask')
     .description('Discrete absorbing diffusion image generation (Unleashing Transformers) on ONNX Runtime.')

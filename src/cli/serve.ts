@@ -4,8 +4,7 @@
 import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { listModels } from '../tasks/load.ts';
-import { modelFilePaths } from '../tasks/model-dir.ts';
+import { listModels, modelFilePaths } from '../inference/model-dir.ts';
 import { ensureAppBuilt } from '../web/build.ts';
 import { type ServedModel, createAppServer } from '../web/server.ts';
 import { int } from './parse.ts';

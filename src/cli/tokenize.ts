@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { readImage, writeImage } from '../data/png.ts';
 import { writeFileAtomic } from '../engine/checkpoint.ts';
-import { loadTokenizer } from '../tasks/load.ts';
-import { psnr, type Tokenizer } from '../tasks/tokenizer.ts';
+import { loadTokenizer } from '../inference/model-dir.ts';
+import { psnr, type Tokenizer } from '../inference/tokenizer.ts';
 
 const MODEL_HELP = 'a VQGAN run directory, a complete model, or an embedded model name';
 

@@ -7,8 +7,8 @@ import { type DataName, dataCredit, loadImageData } from './data.ts';
 import { type Progress, createProgress } from './progress.ts';
 import { PRIOR_PRESETS } from '../models/prior-config.ts';
 import { VQGAN_PRESETS, parseVqganConfig } from '../models/vqgan-config.ts';
-import { runPriorTraining } from '../tasks/run-prior.ts';
-import { runVqganTraining } from '../tasks/run-vqgan.ts';
+import { runPriorTraining } from '../training/run-prior.ts';
+import { runVqganTraining } from '../training/run-vqgan.ts';
 import { stopOnInterrupt } from './interrupt.ts';
 import { int, positiveNumber } from './parse.ts';
 

@@ -1,5 +1,5 @@
-// The one interface between unmask and an ONNX Runtime build. Only runtime-node.ts and the web app's
-// runtime import onnxruntime packages; everything else speaks HostTensor.
+// The one interface between unmask and an ONNX Runtime build. Only runtime-node.ts and runtime-web.ts
+// import onnxruntime packages; everything else speaks HostTensor.
 import type { DType, Shape } from './graph.ts';
 
 export type HostData = Float32Array | Float64Array | BigInt64Array | Uint8Array;
@@ -35,15 +35,16 @@ export interface Runtime {
 
 let current: Runtime | null = null;
 
+/**
+ * Chooses the ONNX Runtime build every session runs on. The entry points choose it (the Node index and
+ * the CLI onnxruntime-node, the browser app onnxruntime-web), so the engine itself imports neither.
+ */
 export function setRuntime(rt: Runtime): void {
   current = rt;
 }
 
-/** The runtime in use; in Node it defaults to onnxruntime-node. */
-export async function getRuntime(): Promise<Runtime> {
-  if (!current) {
-    const { nodeRuntime } = await import('./runtime-node.ts');
-    current = nodeRuntime;
-  }
+/** The runtime chosen by setRuntime. */
+export function getRuntime(): Runtime {
+  if (!current) throw new Error("no ONNX Runtime chosen — import unmask's package entry (it chooses onnxruntime-node), or call setRuntime() first");
   return current;
 }

@@ -41,7 +41,7 @@ export class Program {
       .filter((t) => fed.has((t.source as { name: string }).name))
       .map((t) => ({ name: (t.source as { name: string }).name, shape: t.shape, dtype: t.dtype }));
     const params = [...graph.params.values()].filter((p) => fed.has(p.name)).map((p) => ({ name: p.name, shape: p.shape, dtype: 'float32' as DType }));
-    const rt = await getRuntime();
+    const rt = getRuntime();
     const session = await rt.createSession(model, { threads: opts.threads, spin: opts.spin });
     return new Program(session, model, inputs, params, [...outputs.keys()]);
   }

@@ -49,7 +49,7 @@ export class OnnxFeatures implements FeatureExtractor {
       throw new EvalError(`${file}: the feature network takes ${show(shape)} but the images are [B, ${channels}, ${size}, ${size}] — export it for ${channels}×${size}×${size} inputs, or resize the data`);
     }
     const batch = shape?.[0] ?? DEFAULT_BATCH;
-    const session = await (await getRuntime()).createSession(bytes);
+    const session = await getRuntime().createSession(bytes);
     const input = session.inputNames.find((n) => !initializers.has(n)) ?? session.inputNames[0];
     const output = session.outputNames[0];
     let probe: Record<string, { shape: readonly number[] }>;

@@ -3,12 +3,9 @@
 // time and again whenever a source file or the lock file changes. So a fresh clone needs only
 // `npm ci`, a source edit never serves a stale bundle, and nothing is fetched from the network.
 //
-// Two kinds of module stay out of the bundle:
-// - onnxruntime-web is left as an import of /ort/ort.bundle.min.mjs, which the server sends from the
-//   npm package with its .wasm beside it. ORT starts its wasm threads as workers on its own script
-//   (import.meta.url), so that script must be ORT's file, not a chunk of ours.
-// - Node-only modules that the shared code reaches but the app never calls (the onnxruntime-node
-//   runtime, reading a model directory) resolve to stand-ins of the same name in app/node-only/.
+// onnxruntime-web stays out of the bundle: it is left as an import of /ort/ort.bundle.min.mjs, which
+// the server sends from the npm package with its .wasm beside it. ORT starts its wasm threads as
+// workers on its own script (import.meta.url), so that script must be ORT's file, not a chunk of ours.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -22,19 +19,12 @@ const CACHE = join(ROOT, 'node_modules', '.cache', 'unmask-web');
 /** Where the app imports onnxruntime-web from; the server maps /ort/ to the package's dist folder. */
 export const ORT_MODULE = '/ort/ort.bundle.min.mjs';
 
-const NODE_ONLY = new Map([
-  [join(SRC, 'engine', 'runtime-node.ts'), join(APP_SOURCE, 'node-only', 'runtime-node.ts')],
-  [join(SRC, 'tasks', 'model-dir.ts'), join(APP_SOURCE, 'node-only', 'model-dir.ts')],
-]);
-
 function browserResolution(): Plugin {
   return {
     name: 'unmask-browser-resolution',
     enforce: 'pre',
-    async resolveId(source, importer, options) {
-      if (source === 'onnxruntime-web') return { id: ORT_MODULE, external: true };
-      const resolved = await this.resolve(source, importer, { ...options, skipSelf: true });
-      return (resolved && NODE_ONLY.get(resolved.id)) ?? null;
+    resolveId(source) {
+      return source === 'onnxruntime-web' ? { id: ORT_MODULE, external: true } : null;
     },
   };
 }

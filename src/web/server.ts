@@ -10,7 +10,7 @@ import { createReadStream, existsSync, linkSync, rmSync, statSync, writeFileSync
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join } from 'node:path';
-import type { ModelFilePaths } from '../tasks/model-dir.ts';
+import type { ModelFilePaths } from '../inference/model-dir.ts';
 
 /** What the app's page and every script it runs may load: only this server, no internet. */
 const CONTENT_SECURITY_POLICY = [

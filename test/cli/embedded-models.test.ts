@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.ts';
-import { DEFAULT_MODEL, listModels } from '../../src/tasks/load.ts';
+import { DEFAULT_MODEL, listModels } from '../../src/inference/model-dir.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'unmask-embedded-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadFolder } from '../../src/data/folder.ts';
 import { writeImage } from '../../src/data/png.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
-import { runVqganTraining } from '../../src/tasks/run-vqgan.ts';
+import { runVqganTraining } from '../../src/training/run-vqgan.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'unmask-folder-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -11,8 +11,8 @@ import { Graph } from '../../src/engine/graph.ts';
 import { Program } from '../../src/engine/session.ts';
 import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
-import { initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
-import { initVqganState } from '../../src/tasks/train-vqgan.ts';
+import { initPriorState, savePriorCheckpoint } from '../../src/training/train-prior.ts';
+import { initVqganState } from '../../src/training/train-vqgan.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'unmask-eval-cli-'));
 const folder = join(dir, 'pictures');

@@ -13,10 +13,12 @@ import { Rng } from '../../src/engine/rng.ts';
 import { FeatureNet, featureNetGraph, parseFeatureNetConfig } from '../../src/eval/feature-net.ts';
 import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
-import { type EvalReport, type EvaluateOptions, autoregressiveBaseline, evaluate, writeReport } from '../../src/tasks/evaluate.ts';
-import { UnmaskModel } from '../../src/tasks/model.ts';
-import { initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
-import { initVqganState } from '../../src/tasks/train-vqgan.ts';
+import { type EvalReport, type EvaluateOptions, autoregressiveBaseline, evaluate } from '../../src/eval/evaluate.ts';
+import { writeReport } from '../../src/eval/report/report.ts';
+import { loadModel } from '../../src/inference/model-dir.ts';
+import type { UnmaskModel } from '../../src/inference/model.ts';
+import { initPriorState, savePriorCheckpoint } from '../../src/training/train-prior.ts';
+import { initVqganState } from '../../src/training/train-vqgan.ts';
 
 const vq = parseVqganConfig({ channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [], codebookSize: 16, embDim: 8, ndf: 8, discLayers: 1 });
 const prior = parsePriorConfig({ codebookSize: 16, latent: 8, dim: 16, layers: 1, heads: 2, batch: 2 });
@@ -41,10 +43,10 @@ function images(name: string, count: number, size = 16): ImageSet {
 
 beforeAll(() => {
   savePriorCheckpoint(join(dir, 'model'), prior, vq, initVqganState(vq, 1).ema, initPriorState(prior, 2));
-  model = UnmaskModel.load(join(dir, 'model'));
+  model = loadModel(join(dir, 'model'));
   const causal = parsePriorConfig({ ...prior, causal: true });
   savePriorCheckpoint(join(dir, 'ar'), causal, vq, initVqganState(vq, 1).ema, initPriorState(causal, 3));
-  ar = UnmaskModel.load(join(dir, 'ar'));
+  ar = loadModel(join(dir, 'ar'));
   features = new FeatureNet(featureConfig, ParamStore.init(featureNetGraph(featureConfig, 1), new Rng(3)), 'untrained test net');
 });
 afterAll(async () => {

@@ -14,7 +14,7 @@ import { Program } from '../../src/engine/session.ts';
 import { FEATURES_ONNX, loadFeatureNet, parseFeatureNetConfig, saveFeatureNet } from '../../src/eval/feature-net.ts';
 import { OnnxFeatures } from '../../src/eval/onnx-features.ts';
 import { trainFeatureNet } from '../../src/eval/train-features.ts';
-import { openFeatureExtractor } from '../../src/tasks/evaluate.ts';
+import { openFeatureExtractor } from '../../src/eval/evaluate.ts';
 
 const SEED = 7;
 const TRAIN = 2000;

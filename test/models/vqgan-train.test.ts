@@ -8,8 +8,8 @@ import onnxProto from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ImageSet } from '../../src/data/image-set.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
-import { runVqganTraining } from '../../src/tasks/run-vqgan.ts';
-import { initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganStepInfo, VqganTrainer } from '../../src/tasks/train-vqgan.ts';
+import { runVqganTraining } from '../../src/training/run-vqgan.ts';
+import { initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganStepInfo, VqganTrainer } from '../../src/training/train-vqgan.ts';
 
 // Small enough to take ~50 ms a step; the GAN starts at step 3 and dead codes are revived every 2 steps,
 // so a resume at step 3 crosses every piece of trainer state, DiffAugment's draws from the run's Rng included.

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODELS_DIR } from '../../src/tasks/load.ts';
+import { MODELS_DIR } from '../../src/inference/model-dir.ts';
 import { ensureAppBuilt } from '../../src/web/build.ts';
 import { type RunningServer, launchChromium, startServe } from '../helpers/serve.ts';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { servedModels } from '../../src/cli/serve.ts';
-import { MODELS_DIR } from '../../src/tasks/load.ts';
+import { MODELS_DIR } from '../../src/inference/model-dir.ts';
 import { createAppServer } from '../../src/web/server.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'unmask-serve-'));

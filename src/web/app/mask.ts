@@ -1,6 +1,6 @@
 // Painting a pixel mask over an image: brush, eraser and box, with mouse, pen or touch. The overlay shows
 // the painted pixels and, lighter, every token they regenerate (a token is regenerated when any of its
-// pixels is masked; tasks/edit.ts tokenMaskFromPixelMask).
+// pixels is masked; inference/tasks.ts tokenMaskFromPixelMask).
 export type MaskTool = 'brush' | 'eraser' | 'box';
 
 const PAINTED = 'rgba(255, 40, 140, 0.6)';

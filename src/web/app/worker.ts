@@ -1,10 +1,11 @@
 // The model worker: fetches a model's files from the server, builds it with UnmaskModel.fromFiles and
-// runs the library's own tasks (tasks/edit.ts) on onnxruntime-web, off the page's thread. After every
+// runs the library's own tasks (inference/tasks.ts) on onnxruntime-web, off the page's thread. After every
 // step it decodes the grids part-way, so the page shows the unmasking as it happens.
 import { setRuntime } from '../../engine/runtime.ts';
 import { webRuntime } from '../../engine/runtime-web.ts';
-import { type Images, type TaskOptions, type TaskResult, complete, decodePartial, extend, generate, inpaint, stitch } from '../../tasks/edit.ts';
-import { type ModelFiles, UnmaskModel } from '../../tasks/model.ts';
+import { type Images, type TaskOptions, type TaskResult, complete, decodePartial, extend, generate, inpaint, stitch } from '../../inference/tasks.ts';
+import type { ModelFiles } from '../../inference/model-format.ts';
+import { UnmaskModel } from '../../inference/model.ts';
 import type { Backend, ModelEntry, ModelInfo, Reply, Request, SampleSettings, Task } from './protocol.ts';
 
 /** The worker's global scope, typed as far as we use it (the DOM lib types `self` as a window). */

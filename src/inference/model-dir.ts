@@ -1,13 +1,15 @@
-// Finding models: a run directory, or the name of an embedded model under models/.
+// Model directories on disk (Node only): finding a model by name or path, listing the embedded ones,
+// reading a model's files and loading it. The browser app fetches the same files over HTTP from
+// `unmask serve`, which sends exactly the ones `modelFilePaths` names, and calls UnmaskModel.fromFiles.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findCheckpoint, loadParams } from '../engine/checkpoint.ts';
 import { decodeSafetensors, paramsFromTensors } from '../engine/safetensors.ts';
 import { parseVqganConfig } from '../models/vqgan-config.ts';
+import { UnmaskModel } from './model.ts';
+import { type ModelFiles, ModelError, PRIOR_KIND, TOKENIZER_FILE, VQGAN_KIND, parseModelConfig } from './model-format.ts';
 import { Tokenizer } from './tokenizer.ts';
-import { ModelError, PRIOR_KIND, TOKENIZER_FILE } from './model.ts';
-import { VQGAN_KIND } from './train-vqgan.ts';
 
 /** The folder of models that ship with unmask. */
 export const MODELS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
@@ -56,4 +58,57 @@ export function loadTokenizer(nameOrPath: string): Tokenizer {
     return Tokenizer.fromParams(parseVqganConfig(raw.tokenizer), paramsFromTensors(decodeSafetensors(new Uint8Array(bytes), join(at, TOKENIZER_FILE)).tensors));
   }
   throw new ModelError(`${dir} is not an unmask model (kind '${raw.kind ?? 'none'}') — pass a run of unmask train vqgan or train prior`);
+}
+
+export interface ModelFilePaths {
+  /** The directory as named (run or embedded model). */
+  dir: string;
+  config: string;
+  /** ema.safetensors of a training run, else params.safetensors. */
+  weights: string;
+  tokenizer: string;
+  card: string | null;
+}
+
+/**
+ * The files that make up the model named by `nameOrDir` (a run's latest complete checkpoint), after
+ * checking that config.json describes a prior.
+ */
+export function modelFilePaths(nameOrDir: string): ModelFilePaths {
+  const dir = resolveModel(nameOrDir);
+  const at = findCheckpoint(dir);
+  if (!at) throw new ModelError(`${dir} is not an unmask model (no state.json); pass a directory made by 'unmask train prior' or listed by 'unmask models'`);
+  parseModelConfig(readFileSync(join(at, 'config.json'), 'utf8'), dir);
+  const ema = join(at, 'ema.safetensors');
+  const card = join(at, 'model-card.md');
+  return {
+    dir,
+    config: join(at, 'config.json'),
+    weights: existsSync(ema) ? ema : join(at, 'params.safetensors'),
+    tokenizer: join(at, TOKENIZER_FILE),
+    card: existsSync(card) ? card : null,
+  };
+}
+
+export function readModelDir(nameOrDir: string): { dir: string; files: ModelFiles } {
+  const p = modelFilePaths(nameOrDir);
+  const read = (path: string): Buffer => {
+    if (!existsSync(path)) throw new ModelError(`${path}: file not found — the model directory is incomplete; export or copy it again`);
+    return readFileSync(path);
+  };
+  return {
+    dir: p.dir,
+    files: {
+      config: read(p.config).toString('utf8'),
+      weights: read(p.weights),
+      tokenizer: read(p.tokenizer),
+      card: p.card ? read(p.card).toString('utf8') : null,
+    },
+  };
+}
+
+/** Loads an embedded model by name, or a prior run / exported model directory (EMA weights when present). */
+export function loadModel(nameOrDir: string): UnmaskModel {
+  const { dir, files } = readModelDir(nameOrDir);
+  return UnmaskModel.fromFiles(dir, files);
 }

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
-import { type Images, boxMask, complete, decodeGrid, decodePartial, extend, generate, inpaint, stitch, tokenMaskFromPixelMask } from '../../src/tasks/edit.ts';
-import { UnmaskModel } from '../../src/tasks/model.ts';
-import { initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
-import { initVqganState } from '../../src/tasks/train-vqgan.ts';
+import { type Images, boxMask, complete, decodeGrid, decodePartial, extend, generate, inpaint, stitch, tokenMaskFromPixelMask } from '../../src/inference/tasks.ts';
+import { loadModel } from '../../src/inference/model-dir.ts';
+import type { UnmaskModel } from '../../src/inference/model.ts';
+import { initPriorState, savePriorCheckpoint } from '../../src/training/train-prior.ts';
+import { initVqganState } from '../../src/training/train-vqgan.ts';
 
 const vq = parseVqganConfig({ channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [], codebookSize: 16, embDim: 8, ndf: 8, discLayers: 1 });
 const prior = parsePriorConfig({ codebookSize: 16, latent: 8, dim: 16, layers: 1, heads: 2, batch: 2 });
@@ -19,7 +20,7 @@ let model: UnmaskModel;
 beforeAll(() => {
   const tok = initVqganState(vq, 1);
   savePriorCheckpoint(join(dir, 'model'), prior, vq, tok.ema, initPriorState(prior, 2));
-  model = UnmaskModel.load(join(dir, 'model'));
+  model = loadModel(join(dir, 'model'));
 });
 afterAll(async () => {
   await model.release();

@@ -14,12 +14,13 @@ import { type PriorConfig, parsePriorConfig } from '../../src/models/prior-confi
 import { transformer } from '../../src/models/transformer.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
 import { Scope } from '../../src/nn/scope.ts';
-import { AutoregressiveSampler, AutoregressiveTrainer, sampleAutoregressive, validationNll } from '../../src/tasks/autoregressive.ts';
-import { generate } from '../../src/tasks/edit.ts';
-import { UnmaskModel } from '../../src/tasks/model.ts';
+import { AutoregressiveSampler, sampleAutoregressive, validationNll } from '../../src/inference/autoregressive.ts';
+import { AutoregressiveTrainer } from '../../src/training/train-autoregressive.ts';
+import { generate } from '../../src/inference/tasks.ts';
+import { loadModel } from '../../src/inference/model-dir.ts';
 import { transformerConfig } from '../../src/models/prior-config.ts';
-import { initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
-import { initVqganState } from '../../src/tasks/train-vqgan.ts';
+import { initPriorState, savePriorCheckpoint } from '../../src/training/train-prior.ts';
+import { initVqganState } from '../../src/training/train-vqgan.ts';
 
 /** Cached-step vs full-forward log-probabilities, float32 both ways: max |Δ| allowed. */
 const CACHED_ATOL = 1e-5;
@@ -158,7 +159,7 @@ describe('autoregressive baseline', () => {
     const vq = parseVqganConfig({ channels: 1, imageSize: 8, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [], codebookSize: K, embDim: 4, ndf: 8, discLayers: 1 });
     const c = parsePriorConfig({ ...prior, latent: 4 });
     savePriorCheckpoint(join(dir, 'ar'), c, vq, initVqganState(vq, 1).ema, initPriorState(c, 2));
-    const model = UnmaskModel.load(join(dir, 'ar'));
+    const model = loadModel(join(dir, 'ar'));
     expect(model.prior.causal).toBe(true);
     const r = await generate(model, { n: 2, steps: 4, seed: 1 });
     expect(r.images).toMatchObject({ n: 2, channels: 1, height: 8, width: 8 });

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
-import { generate } from '../../src/tasks/edit.ts';
-import { UnmaskModel } from '../../src/tasks/model.ts';
-import { exportModel, initPriorState, savePriorCheckpoint } from '../../src/tasks/train-prior.ts';
-import { initVqganState, saveVqganCheckpoint } from '../../src/tasks/train-vqgan.ts';
+import { generate } from '../../src/inference/tasks.ts';
+import { loadModel } from '../../src/inference/model-dir.ts';
+import { exportModel } from '../../src/training/export.ts';
+import { initPriorState, savePriorCheckpoint } from '../../src/training/train-prior.ts';
+import { initVqganState, saveVqganCheckpoint } from '../../src/training/train-vqgan.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'unmask-export-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,8 +25,8 @@ describe('export', () => {
     const { bytes } = exportModel(join(dir, 'run'), join(dir, 'f16'), true);
 
     const opts = { n: 2, steps: 8, seed: 5 };
-    const run = UnmaskModel.load(join(dir, 'run'));
-    const f32 = UnmaskModel.load(join(dir, 'f32'));
+    const run = loadModel(join(dir, 'run'));
+    const f32 = loadModel(join(dir, 'f32'));
     const a = await generate(run, opts);
     const b = await generate(f32, opts);
     expect(Array.from(b.tokens)).toEqual(Array.from(a.tokens));
@@ -34,7 +35,7 @@ describe('export', () => {
     const size = (d: string) => statSync(join(dir, d, 'params.safetensors')).size + statSync(join(dir, d, 'tokenizer.safetensors')).size;
     expect(bytes).toBe(size('f16'));
     expect(size('f16') / size('f32')).toBeLessThan(0.52);
-    const f16 = UnmaskModel.load(join(dir, 'f16'));
+    const f16 = loadModel(join(dir, 'f16'));
     expect((await generate(f16, opts)).tokens).toHaveLength(2 * 64);
     await f16.release();
   });
@@ -42,7 +43,7 @@ describe('export', () => {
   it('refuses a directory that is not a complete model', () => {
     const vq = parseVqganConfig({ channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [], codebookSize: 16, embDim: 8, ndf: 8, discLayers: 1 });
     saveVqganCheckpoint(join(dir, 'tokenizer-only'), vq, initVqganState(vq, 1));
-    expect(() => UnmaskModel.load(join(dir, 'tokenizer-only'))).toThrow(/holds a unmask-vqgan checkpoint, not a prior/);
-    expect(() => UnmaskModel.load(join(dir, 'nothing-here'))).toThrow(/no model '.*nothing-here'/);
+    expect(() => loadModel(join(dir, 'tokenizer-only'))).toThrow(/holds a unmask-vqgan checkpoint, not a prior/);
+    expect(() => loadModel(join(dir, 'nothing-here'))).toThrow(/no model '.*nothing-here'/);
   });
 });

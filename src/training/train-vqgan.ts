@@ -11,7 +11,8 @@ import { TrainStep } from '../engine/trainstep.ts';
 import { diffAugmentFeeds, drawDiffAugment, parseDiffAugment } from '../models/diffaugment.ts';
 import { buildAeGraph, buildDiscGraph } from '../models/vqgan-loss.ts';
 import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
-import { Tokenizer } from './tokenizer.ts';
+import { VQGAN_KIND } from '../inference/model-format.ts';
+import { Tokenizer } from '../inference/tokenizer.ts';
 
 export interface VqganTrainState {
   step: number;
@@ -76,8 +77,6 @@ export function initVqganState(c: VqganConfig, seed: number): VqganTrainState {
     history: [],
   };
 }
-
-export const VQGAN_KIND = 'unmask-vqgan';
 
 /** Saves everything needed to resume exactly (weights, both optimizers, EMA, step, RNG, code usage). */
 export function saveVqganCheckpoint(dir: string, c: VqganConfig, s: VqganTrainState, files: Record<string, Uint8Array | string> = {}): void {

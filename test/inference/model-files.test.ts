@@ -1,18 +1,19 @@
 // UnmaskModel.fromFiles (what the browser app calls on fetched bytes) builds the same model as
-// UnmaskModel.load reads from disk, and rejects files that are not a prior's.
+// loadModel reads from disk, and rejects files that are not a prior's.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generate } from '../../src/tasks/edit.ts';
-import { MODELS_DIR } from '../../src/tasks/load.ts';
-import { ModelError, UnmaskModel } from '../../src/tasks/model.ts';
+import { generate } from '../../src/inference/tasks.ts';
+import { MODELS_DIR, loadModel } from '../../src/inference/model-dir.ts';
+import { ModelError } from '../../src/inference/model-format.ts';
+import { UnmaskModel } from '../../src/inference/model.ts';
 
 const dir = join(MODELS_DIR, 'fashion');
 const read = (f: string) => readFileSync(join(dir, f));
 
 describe('UnmaskModel.fromFiles', () => {
   it('samples exactly what the loaded model samples', async () => {
-    const loaded = UnmaskModel.load('fashion');
+    const loaded = loadModel('fashion');
     const fetched = UnmaskModel.fromFiles('http://x/models/fashion', {
       config: read('config.json').toString('utf8'),
       weights: read('params.safetensors'),

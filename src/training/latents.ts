@@ -4,10 +4,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageSet } from '../data/image-set.ts';
+import type { LatentSet } from '../data/latent-set.ts';
 import { writeFileAtomic } from '../engine/checkpoint.ts';
 import type { ParamStore } from '../engine/params.ts';
-import type { LatentSet } from './train-prior.ts';
-import type { Tokenizer } from './tokenizer.ts';
+import type { Tokenizer } from '../inference/tokenizer.ts';
 
 export function tokenizerHash(config: unknown, params: ParamStore): string {
   const h = createHash('sha256').update(JSON.stringify(config));

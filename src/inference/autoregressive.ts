@@ -1,25 +1,23 @@
 // The autoregressive baseline: the prior's causal twin (same transformer code, `causal: true`),
-// trained by teacher forcing on next-token cross-entropy over the cached latents and sampled left to
-// right in raster order with a key/value cache. Its validation NLL is exact, so it is the yardstick
-// for the absorbing prior's ELBO (an upper bound on the same quantity), and its N-step sampler the
-// yardstick for the absorbing sampler's speed.
+// trained by teacher forcing on next-token cross-entropy over the cached latents
+// (training/train-autoregressive.ts) and sampled left to right in raster order with a key/value cache.
+// Its validation NLL is exact, so it is the yardstick for the absorbing prior's ELBO (an upper bound
+// on the same quantity), and its N-step sampler the yardstick for the absorbing sampler's speed.
+import type { LatentSet } from '../data/latent-set.ts';
 import { SampleError } from '../diffusion/sample.ts';
 import { drawTempered } from '../diffusion/samplers.ts';
 import * as F from '../engine/api.ts';
 import { Graph, type Tensor } from '../engine/graph.ts';
-import { adamUpdate, clipGradNorm, emaUpdate, warmupLr } from '../engine/optim.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
 import { Program } from '../engine/session.ts';
-import { TrainStep } from '../engine/trainstep.ts';
 import { type PriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { transformer, transformerStep } from '../models/transformer.ts';
 import { crossEntropy } from '../nn/losses.ts';
 import { Scope } from '../nn/scope.ts';
 import type { UnmaskModel } from './model.ts';
-import type { LatentSet, PriorStepInfo, PriorTrainState } from './train-prior.ts';
 
-function assertCausal(c: PriorConfig): void {
+export function assertCausal(c: PriorConfig): void {
   if (!c.causal) throw new Error('this prior is the absorbing (bidirectional) model, not the autoregressive twin; use the absorbing sampler and ELBO');
 }
 
@@ -35,49 +33,6 @@ export function buildAutoregressiveGraph(c: PriorConfig, batch: number): { graph
   const logits = transformer(new Scope(graph), F.slice(x0, [1], [0], [n - 1]), transformerConfig(c)); // [B, N, K]
   const ce = crossEntropy(logits, x0); // [B, N]
   return { graph, loss: F.reduceMean(ce), nll: F.reduceSum(ce, [1]) };
-}
-
-/** Trains the causal twin with the prior's optimizer settings (Adam, warm-up, clipping, EMA). */
-export class AutoregressiveTrainer {
-  private program: TrainStep | null = null;
-
-  constructor(
-    readonly config: PriorConfig,
-    readonly state: PriorTrainState,
-    readonly data: LatentSet,
-  ) {
-    assertCausal(config);
-  }
-
-  /** One step; `elbo` in the result is the batch's exact NLL in bits per token. */
-  async step(): Promise<PriorStepInfo> {
-    const c = this.config;
-    const s = this.state;
-    const t0 = performance.now();
-    if (!this.program) {
-      const g = buildAutoregressiveGraph(c, c.batch);
-      this.program = await TrainStep.compile(g.graph, g.loss, { extra: { nll: g.nll } });
-    }
-    const n = c.latent * c.latent;
-    const x0 = new BigInt64Array(c.batch * n);
-    for (let b = 0; b < c.batch; b++) {
-      const i = s.rng.int(this.data.count);
-      for (let j = 0; j < n; j++) x0[b * n + j] = BigInt(this.data.tokens[i * n + j]);
-    }
-    const r = await this.program.run({ x0 }, s.params);
-    const gradNorm = c.gradClip > 0 ? clipGradNorm(r.grads, c.gradClip) : 0;
-    const lr = warmupLr(c.lr, s.step, c.warmup);
-    adamUpdate(s.params, r.grads, s.opt, { lr });
-    emaUpdate(s.ema, s.params, c.emaDecay);
-    s.step++;
-    const nll = (r.outputs.nll.data as Float32Array).reduce((a, v) => a + v, 0) / c.batch;
-    return { step: s.step, loss: r.loss, elbo: nll / (Math.LN2 * n), gradNorm, lr, samplesPerSecond: c.batch / ((performance.now() - t0) / 1000) };
-  }
-
-  async release(): Promise<void> {
-    await this.program?.release();
-    this.program = null;
-  }
 }
 
 /** −log₂ p(x₀) per token, averaged over `latents`: exact for an autoregressive model. */

@@ -1,7 +1,7 @@
 // A complete unmask model: tokenizer (VQGAN) + absorbing-diffusion prior, built from the files of one
 // model directory. Inference sessions bake the (EMA) weights in and are cached per batch size and
-// query-size bucket. Nothing here touches the file system: `UnmaskModel.load` reads a directory through
-// model-dir.ts (Node), and the browser app fetches the same files and calls `UnmaskModel.fromFiles`.
+// query-size bucket. Nothing here touches the file system: in Node, `loadModel` (model-dir.ts) reads a
+// directory; in the browser, the app fetches the same files and calls `UnmaskModel.fromFiles`.
 import * as F from '../engine/api.ts';
 import { Graph } from '../engine/graph.ts';
 import type { ParamStore } from '../engine/params.ts';
@@ -13,29 +13,8 @@ import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models
 import { parseVqganConfig } from '../models/vqgan-config.ts';
 import { transformerHead, transformerHidden } from '../models/transformer.ts';
 import { AutoregressiveSampler } from './autoregressive.ts';
-import { readModelDir } from './model-dir.ts';
+import { type ModelFiles, ModelError, TOKENIZER_FILE, parseModelConfig } from './model-format.ts';
 import { Tokenizer } from './tokenizer.ts';
-
-/** config.json's `kind` for a prior run or an exported model. */
-export const PRIOR_KIND = 'unmask-prior';
-/** The copy of the tokenizer's weights inside a model directory. */
-export const TOKENIZER_FILE = 'tokenizer.safetensors';
-
-/** The contents of a model directory's files, however they were read. */
-export interface ModelFiles {
-  /** config.json's text. */
-  config: string;
-  /** The prior's weights: ema.safetensors of a training run, else params.safetensors. */
-  weights: Uint8Array;
-  /** tokenizer.safetensors. */
-  tokenizer: Uint8Array;
-  /** model-card.md, when there is one. */
-  card?: string | null;
-}
-
-export class ModelError extends Error {
-  override name = 'ModelError';
-}
 
 /**
  * Runs the prior on chunks of at most `maxChunk` grids (a smaller batch gets a smaller power-of-two
@@ -123,20 +102,6 @@ export class PriorDenoiser implements Denoiser {
   }
 }
 
-/** config.json of a model directory, checked to be a prior's (not a VQGAN run's). */
-export function parseModelConfig(text: string, source: string): { kind: string; prior: unknown; tokenizer: unknown } {
-  let raw: { kind?: string; prior?: unknown; tokenizer?: unknown };
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new ModelError(`${source}: config.json is not JSON — pass a directory made by 'unmask train prior' or 'unmask export'`);
-  }
-  if (raw.kind !== PRIOR_KIND) {
-    throw new ModelError(`${source} holds a ${raw.kind ?? 'unknown'} checkpoint, not a prior; pass a directory made by 'unmask train prior'`);
-  }
-  return { kind: raw.kind, prior: raw.prior, tokenizer: raw.tokenizer };
-}
-
 export class UnmaskModel {
   constructor(
     /** Where the model came from: its directory, or what the browser fetched it from. */
@@ -146,12 +111,6 @@ export class UnmaskModel {
     readonly priorParams: ParamStore,
     readonly card: string | null,
   ) {}
-
-  /** Loads an embedded model by name, or a prior run / exported model directory (EMA weights when present). */
-  static load(nameOrDir: string): UnmaskModel {
-    const { dir, files } = readModelDir(nameOrDir);
-    return UnmaskModel.fromFiles(dir, files);
-  }
 
   /** Builds a model from its files' contents; `source` (a directory, a URL) names it in errors. */
   static fromFiles(source: string, files: ModelFiles): UnmaskModel {

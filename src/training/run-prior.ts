@@ -1,18 +1,21 @@
 // A whole prior training run: the dataset encoded once by the tokenizer, then steps with progress,
 // validation ELBO and sample grids at each checkpoint, atomic checkpoints that hold a complete model.
 import type { ImageSet } from '../data/image-set.ts';
+import type { LatentSet } from '../data/latent-set.ts';
 import { batchImages, encodePng, imageGrid } from '../data/png.ts';
+import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
 import { findCheckpoint } from '../engine/checkpoint.ts';
 import type { ParamStore } from '../engine/params.ts';
+import { validationNll } from '../inference/autoregressive.ts';
+import { UnmaskModel } from '../inference/model.ts';
+import { generate } from '../inference/tasks.ts';
+import { Tokenizer } from '../inference/tokenizer.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
 import { latentSize } from '../models/vqgan-config.ts';
-import { AutoregressiveTrainer, validationNll } from './autoregressive.ts';
-import { generate } from './edit.ts';
 import { encodeDataset, tokenizerHash } from './latents.ts';
-import { UnmaskModel } from './model.ts';
 import { RunError } from './run-vqgan.ts';
-import { Tokenizer } from './tokenizer.ts';
-import { type LatentSet, type PriorStepInfo, PriorTrainer, type PriorTrainState, elboTimes, initPriorState, loadPriorCheckpoint, savePriorCheckpoint, validationElbo } from './train-prior.ts';
+import { AutoregressiveTrainer } from './train-autoregressive.ts';
+import { type PriorStepInfo, PriorTrainer, type PriorTrainState, initPriorState, loadPriorCheckpoint, savePriorCheckpoint } from './train-prior.ts';
 import { loadVqganCheckpoint } from './train-vqgan.ts';
 
 export interface PriorEval {

@@ -6,7 +6,7 @@ import { findCheckpoint } from '../engine/checkpoint.ts';
 import { checkPerceptualNet, describeFit, perceptualNet } from '../models/perceptual.ts';
 import { type VqganConfig, latentSize, parseVqganConfig } from '../models/vqgan-config.ts';
 import { perplexity, initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganEval, type VqganStepInfo, VqganTrainer, type VqganTrainState } from './train-vqgan.ts';
-import { psnr } from './tokenizer.ts';
+import { psnr } from '../inference/tokenizer.ts';
 
 export interface VqganRunOptions {
   out: string;

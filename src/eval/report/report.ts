@@ -1,0 +1,159 @@
+// Rendering an evaluation (eval/evaluate.ts) for people: report.md with its table, ELBO lines and a
+// summary computed from the table, report.json, the two plots and the sample grids; and the
+// evaluation section of a model card.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { batchImages, encodePng, imageGrid } from '../../data/png.ts';
+import { writeFileAtomic } from '../../engine/checkpoint.ts';
+import type { EvalReport, EvalResult, Quality } from '../evaluate.ts';
+import { lineChartPng } from './plot.ts';
+
+const f3 = (v: number) => v.toFixed(3);
+/** FID with two decimals, or three significant digits below 1 (small feature scales). */
+const f2 = (v: number) => (Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
+
+/** Seconds as a readable number of ms or s. */
+function time(s: number): string {
+  return s < 1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`;
+}
+
+/** Facts read off the table mechanically; the committed report adds a person's reading. */
+function summary(r: EvalReport): string[] {
+  const lines: string[] = [];
+  const absorbing = r.rows.filter((row) => row.method === 'absorbing diffusion');
+  const schedules = [...new Set(absorbing.map((row) => row.schedule))];
+  for (const s of schedules) {
+    const rows = absorbing.filter((row) => row.schedule === s).sort((a, b) => a.steps - b.steps);
+    const best = rows.reduce((a, b) => (b.fid < a.fid ? b : a));
+    const knee = rows.find((row) => row.fid <= best.fid * 1.1)!;
+    const most = rows[rows.length - 1];
+    const speedup = knee === most ? '' : `, ${(most.secondsPerImage / knee.secondsPerImage).toFixed(1)}× faster than ${most.steps} steps`;
+    lines.push(`- ${s}: best FID ${f2(best.fid)} at ${best.steps} steps; the fewest steps within 10% of it: ${knee.steps} (FID ${f2(knee.fid)}, ${time(knee.secondsPerImage)} per image${speedup}).`);
+  }
+  if (schedules.includes('random') && schedules.includes('confidence')) {
+    const fewest = Math.min(...absorbing.map((row) => row.steps));
+    const at = (s: string) => absorbing.find((row) => row.schedule === s && row.steps === fewest);
+    const [rnd, conf] = [at('random'), at('confidence')];
+    if (rnd && conf) lines.push(`- At ${fewest} steps: confidence FID ${f2(conf.fid)} vs random ${f2(rnd.fid)}; precision ${f3(conf.precision)} vs ${f3(rnd.precision)}, recall ${f3(conf.recall)} vs ${f3(rnd.recall)}.`);
+  }
+  const ar = r.rows.find((row) => row.method !== 'absorbing diffusion');
+  if (ar && absorbing.length) {
+    const best = absorbing.reduce((a, b) => (b.fid < a.fid ? b : a));
+    lines.push(`- ${ar.method} (${ar.steps} steps): FID ${f2(ar.fid)}, ${time(ar.secondsPerImage)} per image; the best absorbing row (${best.schedule}, ${best.steps} steps) has FID ${f2(best.fid)} at ${time(best.secondsPerImage)}.`);
+  }
+  lines.push(`- The VQGAN's reconstructions of the real images score FID ${f2(r.reconstruction.fid)}: the floor for any prior decoded by this VQGAN (up to the noise of n = ${r.setup.n}).`);
+  return lines;
+}
+
+/** The results table in markdown: the reconstruction floor, then every measured row. */
+export function resultsTable(r: EvalReport, gridDir = ''): string {
+  const row = (name: string, steps: string, q: Quality, t: string, grid: string) =>
+    `| ${name} | ${steps} | ${f2(q.fid)} | ${f3(q.precision)} | ${f3(q.recall)} | ${f3(q.density)} | ${f3(q.coverage)} | ${t} | [grid](${gridDir}${grid}) |`;
+  return [
+    '| sampler | steps | FID ↓ | precision ↑ | recall ↑ | density | coverage ↑ | time / image | samples |',
+    '|---|---|---|---|---|---|---|---|---|',
+    row('VQGAN reconstruction (floor)', '–', r.reconstruction, '–', r.reconstruction.grid),
+    ...r.rows.map((x) => row(x.method === 'absorbing diffusion' ? x.schedule : x.method, String(x.steps), x, time(x.secondsPerImage), x.grid)),
+  ].join('\n');
+}
+
+function elboLines(r: EvalReport): string {
+  const s = r.setup;
+  return r.elbo
+    ? `- Validation ELBO of the prior: ${r.elbo.bitsPerToken.toFixed(4)} bits per token (${(r.elbo.bitsPerToken * s.tokens).toFixed(1)} bits per image's ${s.tokens} codes), on the first ${r.elbo.images} validation images with ${r.elbo.times} stratified times (an upper bound on the codes' negative log-likelihood).` +
+      (r.elbo.autoregressiveBitsPerToken !== null ? `\n- Autoregressive baseline's exact NLL on the same codes: ${r.elbo.autoregressiveBitsPerToken.toFixed(4)} bits per token.` : '')
+    : '- Validation ELBO: not measured.';
+}
+
+export function reportMarkdown(r: EvalReport): string {
+  const s = r.setup;
+  const elbo = elboLines(r);
+  return `# Evaluation of ${s.model}
+
+Quality and speed against sampling steps, as in the paper's §5 (REFERENCE.md), on this model and data.
+
+## Setup
+
+- Model: \`${s.model}\`: ${s.tokens} tokens per image from a codebook of ${s.codebookSize}; prior ${s.priorParameters.toLocaleString('en')} parameters.${s.autoregressive ? `\n- Autoregressive baseline: \`${s.autoregressive.source}\`, ${s.autoregressive.parameters.toLocaleString('en')} parameters.` : ''}
+- Samples: ${s.n} per row at temperature ${s.temperature}, in batches of ${s.batch} (batch b seeded ${s.seed} + b).
+- Real images: ${s.reference}.
+- Features: ${s.features} (${s.featureDim}-d). FID: Fréchet distance of Gaussian fits; PRDC with k = ${s.k} (Naeem et al. 2020).
+- Time: wall-clock per image for sampling and decoding, after one untimed warm-up batch per row; ${s.machine}; ${s.date}.
+
+## Results
+
+${resultsTable(r)}
+
+${elbo}
+
+![FID against steps](fid-vs-steps.png)
+
+![Time per image against steps](time-vs-steps.png)
+
+## Summary (computed from the table)
+
+${summary(r).join('\n')}
+
+Real images: [reference.png](reference.png).
+`;
+}
+
+/**
+ * The evaluation section of a model card: the report's table and ELBO, with sample-grid links
+ * pointing into `reportLink` (the report folder, relative to the card).
+ */
+export function cardEvaluation(r: EvalReport, reportLink: string): string {
+  const s = r.setup;
+  const link = reportLink.endsWith('/') ? reportLink : `${reportLink}/`;
+  return `## Evaluation
+
+Measured by \`unmask eval\` on \`${s.model}\` (the run these weights were exported from, float32), ${s.n} samples per row
+at temperature ${s.temperature} against ${s.reference}, features: ${s.features}; k = ${s.k}; ${s.machine}; ${s.date}.
+Full report: [${link}report.md](${link}report.md).
+
+${resultsTable(r, link)}
+
+${elboLines(r)}
+
+${summary(r).join('\n')}
+`;
+}
+
+/** Writes report.md, report.json, fid-vs-steps.png, time-vs-steps.png and the sample grids into `dir`. */
+export async function writeReport(dir: string, result: EvalResult): Promise<string[]> {
+  const r = result.report;
+  mkdirSync(dir, { recursive: true });
+  const files: Record<string, Uint8Array | string> = {
+    'report.json': `${JSON.stringify(r, null, 2)}\n`,
+    'report.md': reportMarkdown(r),
+  };
+  const absorbing = r.rows.filter((x) => x.method === 'absorbing diffusion');
+  const series = (metric: 'fid' | 'secondsPerImage') => [
+    ...[...new Set(absorbing.map((x) => x.schedule))].map((s) => ({
+      name: `${s} order`,
+      points: absorbing.filter((x) => x.schedule === s).map((x): [number, number] => [x.steps, x[metric]]),
+    })),
+    ...r.rows.filter((x) => x.method !== 'absorbing diffusion').map((x) => ({ name: x.method, points: [[x.steps, x[metric]] as [number, number]] })),
+  ];
+  files['fid-vs-steps.png'] = await lineChartPng({
+    title: `FID against sampling steps (n = ${r.setup.n})`,
+    xLabel: 'sampling steps (network passes)',
+    yLabel: 'FID',
+    series: series('fid'),
+    references: [{ name: 'VQGAN reconstruction', y: r.reconstruction.fid }],
+    logX: true,
+  });
+  files['time-vs-steps.png'] = await lineChartPng({
+    title: 'Wall time per image against sampling steps',
+    xLabel: 'sampling steps (network passes)',
+    yLabel: 'seconds per image',
+    series: series('secondsPerImage'),
+    logX: true,
+  });
+  for (const [name, im] of Object.entries(result.grids)) {
+    const cols = Math.min(8, im.n);
+    files[name] = await encodePng(imageGrid(batchImages(im.data, [im.n, im.channels, im.height, im.width]), { cols }));
+  }
+  for (const [name, data] of Object.entries(files)) writeFileAtomic(join(dir, name), data);
+  return Object.keys(files);
+}
