@@ -5,6 +5,7 @@ import { setRuntime } from './engine/runtime.ts';
 
 setRuntime(nodeRuntime);
 
+export { UnmaskError } from './errors.ts';
 export { UnmaskModel, PriorDenoiser } from './inference/model.ts';
 export { ModelError } from './inference/model-format.ts';
 export type { ModelFiles } from './inference/model-format.ts';
@@ -20,7 +21,7 @@ export { WindowDenoiser } from './diffusion/windows.ts';
 export { sampleAutoregressive, AutoregressiveSampler, validationNll } from './inference/autoregressive.ts';
 export type { AutoregressiveSampleOptions } from './inference/autoregressive.ts';
 export { AutoregressiveTrainer } from './training/train-autoregressive.ts';
-export { runVqganTraining } from './training/run-vqgan.ts';
+export { runVqganTraining, RunError } from './training/run-vqgan.ts';
 export { runPriorTraining } from './training/run-prior.ts';
 export { readImage, writeImage, encodePng, imageGrid, batchImages } from './data/png.ts';
 export type { Image } from './data/png.ts';

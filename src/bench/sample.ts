@@ -12,6 +12,7 @@ import { transformer } from '../models/transformer.ts';
 import { AutoregressiveSampler } from '../inference/autoregressive.ts';
 import { PriorDenoiser } from '../inference/model.ts';
 import { initPriorState } from '../training/train-prior.ts';
+import { UnmaskError } from '../errors.ts';
 
 export interface SampleBenchOptions {
   layers: number;
@@ -41,7 +42,7 @@ function median(xs: number[]): number {
 
 export async function benchSample(o: SampleBenchOptions): Promise<SampleBenchResult> {
   const latent = Math.round(Math.sqrt(o.tokens));
-  if (latent * latent !== o.tokens) throw new Error(`--tokens must be a square number (a grid), got ${o.tokens}`);
+  if (latent * latent !== o.tokens) throw new UnmaskError(`--tokens must be a square number (a grid), got ${o.tokens}`, 'pass e.g. --tokens 256 for a 16×16 grid');
   const config = parsePriorConfig({ codebookSize: o.codebook, latent, dim: o.dim, layers: o.layers, heads: o.heads });
   const g = new Graph();
   transformer(new Scope(g), g.input('tokens', [1, o.tokens], 'int64'), transformerConfig(config));
@@ -81,7 +82,7 @@ export interface AutoregressiveBenchResult extends SampleBenchResult {
  */
 export async function benchSampleAutoregressive(o: Omit<SampleBenchOptions, 'steps' | 'sampler'>): Promise<AutoregressiveBenchResult> {
   const latent = Math.round(Math.sqrt(o.tokens));
-  if (latent * latent !== o.tokens) throw new Error(`--tokens must be a square number (a grid), got ${o.tokens}`);
+  if (latent * latent !== o.tokens) throw new UnmaskError(`--tokens must be a square number (a grid), got ${o.tokens}`, 'pass e.g. --tokens 256 for a 16×16 grid');
   const config = parsePriorConfig({ codebookSize: o.codebook, latent, dim: o.dim, layers: o.layers, heads: o.heads, causal: true });
   const params = initPriorState(config, 0).params;
   const g = new Graph();

@@ -8,6 +8,7 @@ import { benchSample, benchSampleAutoregressive } from '../bench/sample.ts';
 import { benchVqgan } from '../bench/vqgan.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { int } from './parse.ts';
+import { UnmaskError } from '../errors.ts';
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('measure speed: medians of timed runs after warm-up').helpCommand(false);
@@ -57,8 +58,8 @@ export function registerBench(program: Command): void {
         else process.stdout.write(`${r.seconds_per_image.toFixed(3)} s per image (${r.seconds_per_batch.toFixed(2)} s per batch of ${o.batch}, ${o.tokens} cached steps of ${r.step_ms.toFixed(1)} ms, autoregressive); one full causal forward pass ${r.forward_ms.toFixed(1)} ms\n`);
         return;
       }
-      if (!(o.schedule in SAMPLERS)) throw new Error(`--schedule must be ${Object.keys(SAMPLERS).join(' or ')}, got '${o.schedule}'`);
-      if (o.steps > o.tokens) throw new Error(`--steps must be at most --tokens (${o.tokens}), got ${o.steps}`);
+      if (!(o.schedule in SAMPLERS)) throw new UnmaskError(`--schedule must be ${Object.keys(SAMPLERS).join(' or ')}, got '${o.schedule}'`, 'pass one of those');
+      if (o.steps > o.tokens) throw new UnmaskError(`--steps must be at most --tokens (${o.tokens}), got ${o.steps}`, `pass --steps ${o.tokens} or fewer`);
       if (!o.json) process.stderr.write('building sessions, then sampling…\n');
       const r = await benchSample({ ...o, sampler: o.schedule as SamplerName });
       const line = { case: 'sample', layers: o.layers, dim: o.dim, heads: o.heads, tokens: o.tokens, codebook: o.codebook, batch: o.batch, steps: o.steps, schedule: o.schedule, ...r };
@@ -76,7 +77,7 @@ export function registerBench(program: Command): void {
     .option('--json', 'one JSON object: {"case", "config", "batch", "ms", "images_per_second", "runs"}')
     .action(async (o: { config: 'fashion' | 'emoji'; batch: number; runs: number; reference?: string; json?: boolean }) => {
       const ref = o.reference ? readReference(o.reference, 'bench/pytorch_vqgan.py --bench').get(`vqgan_train_step:${o.config}`) : undefined;
-      if (o.reference && ref === undefined) throw new Error(`${o.reference}: no vqgan_train_step line for config ${o.config} — run bench/pytorch_vqgan.py --bench --config ${o.config}`);
+      if (o.reference && ref === undefined) throw new UnmaskError(`${o.reference}: no vqgan_train_step line for config ${o.config}`, `run bench/pytorch_vqgan.py --bench --config ${o.config}`);
       if (!o.json) process.stderr.write('building the training graph and session, then timing steps…\n');
       const r = await benchVqgan({ config: o.config, batch: o.batch, runs: o.runs });
       const line = ref === undefined ? { ...r, ms: round3(r.ms) } : { ...r, ms: round3(r.ms), reference_ms: round3(ref), ratio: round3(r.ms / ref) };
@@ -100,7 +101,7 @@ const ReferenceLine = z.object({ case: z.string(), ms: z.number().positive(), co
 
 /** Median ms per case (keyed "case:config" for lines naming a config) from a PyTorch script's output. */
 function readReference(file: string, script = 'bench/pytorch_engine.py'): Map<string, number> {
-  if (!existsSync(file)) throw new Error(`${file}: no such file — write it with /usr/bin/python3 ${script} > ${file}`);
+  if (!existsSync(file)) throw new UnmaskError(`${file}: no such file`, `write it with /usr/bin/python3 ${script} > ${file}`);
   const out = new Map<string, number>();
   readFileSync(file, 'utf8')
     .split('\n')
@@ -112,7 +113,7 @@ function readReference(file: string, script = 'bench/pytorch_engine.py'): Map<st
       } catch {
         parsed = ReferenceLine.safeParse(undefined);
       }
-      if (!parsed.success) throw new Error(`${file}: line ${i + 1} is not a {"case", "ms"} JSON object — give the output of ${script}`);
+      if (!parsed.success) throw new UnmaskError(`${file}: line ${i + 1} is not a {"case", "ms"} JSON object`, `give the output of ${script}`);
       out.set(parsed.data.config ? `${parsed.data.case}:${parsed.data.config}` : parsed.data.case, parsed.data.ms);
     });
   return out;

@@ -6,15 +6,16 @@ import { join, relative, resolve } from 'node:path';
 import type { EvalReport } from '../eval/evaluate.ts';
 import { cardEvaluation } from '../eval/report/report.ts';
 import { exportModel } from '../training/export.ts';
+import { UnmaskError } from '../errors.ts';
 
 /** The evaluation section for a card in `out`, from the report in `dir`, which must be of `run`. */
 function reportSection(dir: string, run: string, out: string): string {
   const file = join(dir, 'report.json');
-  if (!existsSync(file)) throw new Error(`${file} not found — pass the --out folder of unmask eval`);
+  if (!existsSync(file)) throw new UnmaskError(`${file} not found`, 'pass the --out folder of unmask eval');
   const report = JSON.parse(readFileSync(file, 'utf8')) as Partial<EvalReport>;
-  if (!report.setup || !Array.isArray(report.rows)) throw new Error(`${file} is not an unmask eval report — pass the --out folder of unmask eval`);
+  if (!report.setup || !Array.isArray(report.rows)) throw new UnmaskError(`${file} is not an unmask eval report`, 'pass the --out folder of unmask eval');
   if (resolve(report.setup.model) !== resolve(run)) {
-    throw new Error(`${file} evaluates ${report.setup.model}, not ${run} — pass the report made from this run`);
+    throw new UnmaskError(`${file} evaluates ${report.setup.model}, not ${run}`, 'pass the report made from this run');
   }
   return cardEvaluation(report as EvalReport, relative(out, dir).split('\\').join('/'));
 }

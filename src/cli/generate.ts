@@ -12,6 +12,7 @@ import { UnmaskModel } from '../inference/model.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
 import { int, positiveNumber } from './parse.ts';
 import { createProgress } from './progress.ts';
+import { UnmaskError } from '../errors.ts';
 
 interface TaskFlags {
   model: string;
@@ -123,7 +124,7 @@ function maskImage(model: UnmaskModel, known: Uint8Array, grid: [number, number]
 
 function parseBox(v: string, flag: string): Box {
   const parts = v.split(',').map(Number);
-  if (parts.length !== 4 || !parts.every(Number.isInteger)) throw new Error(`${flag} must be x,y,w,h in whole pixels, got '${v}'`);
+  if (parts.length !== 4 || !parts.every(Number.isInteger)) throw new UnmaskError(`${flag} must be x,y,w,h in whole pixels, got '${v}'`, `pass four whole numbers, e.g. ${flag} 4,4,16,8`);
   const [x, y, w, h] = parts;
   return { x, y, w, h };
 }
@@ -143,7 +144,7 @@ export function registerGenerate(program: Command): void {
       const img = await readModelImage(model, flags.in);
       const keep: KeepRegion = flags.keep.startsWith('box:')
         ? { box: parseBox(flags.keep.slice(4), '--keep box') }
-        : (['top', 'bottom', 'left', 'right'].includes(flags.keep) ? flags.keep : (() => { throw new Error(`--keep must be top, bottom, left, right or box:x,y,w,h, got '${flags.keep}'`); })()) as KeepRegion;
+        : (['top', 'bottom', 'left', 'right'].includes(flags.keep) ? flags.keep : (() => { throw new UnmaskError(`--keep must be top, bottom, left, right or box:x,y,w,h, got '${flags.keep}'`, 'pass one of those'); })()) as KeepRegion;
       await runTask(flags, model, (o) => complete(model, asImages(img), keep, o), [img]);
       await model.release();
     });
@@ -153,7 +154,7 @@ export function registerGenerate(program: Command): void {
     .option('--mask <png>', 'mask image of the same size: white is regenerated')
     .option('--box <x,y,w,h>', 'regenerate this box (pixels) instead of a mask image')
     .action(async (flags: TaskFlags & { in: string; mask?: string; box?: string }) => {
-      if (!flags.mask === !flags.box) throw new Error('give exactly one of --mask FILE or --box x,y,w,h — the region to regenerate');
+      if (!flags.mask === !flags.box) throw new UnmaskError('give exactly one of --mask FILE or --box x,y,w,h', 'the region to regenerate');
       const model = loadModel(flags.model);
       const img = await readModelImage(model, flags.in);
       let mask: Float32Array;
@@ -161,7 +162,7 @@ export function registerGenerate(program: Command): void {
       else {
         const m = await readImage(flags.mask!, { channels: 1 });
         if (m.width !== img.width || m.height !== img.height) {
-          throw new Error(`${flags.mask}: the mask is ${m.width}×${m.height} but the image is ${img.width}×${img.height} — give a mask of the image's size`);
+          throw new UnmaskError(`${flags.mask}: the mask is ${m.width}×${m.height} but the image is ${img.width}×${img.height}`, `give a mask of the image's size`);
         }
         mask = m.data;
       }
@@ -188,7 +189,7 @@ export function registerGenerate(program: Command): void {
     .option('--stride <tokens>', 'window stride in tokens (default: a quarter of the model grid)', int('--stride', 1))
     .action(async (flags: TaskFlags & { size: string; in?: string; at: string; stride?: number }) => {
       const m = /^(\d+)x(\d+)$/.exec(flags.size);
-      if (!m) throw new Error(`--size must be WIDTHxHEIGHT in pixels, e.g. 64x32, got '${flags.size}'`);
+      if (!m) throw new UnmaskError(`--size must be WIDTHxHEIGHT in pixels, got '${flags.size}'`, 'pass e.g. --size 64x32');
       const [x, y] = flags.at.split(',').map(Number);
       const model = loadModel(flags.model);
       const img = flags.in ? await readModelImage(model, flags.in) : undefined;

@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { nodeRuntime } from '../engine/runtime-node.ts';
+import { UnmaskError, firstLine } from '../errors.ts';
 import { setRuntime } from '../engine/runtime.ts';
 import { registerBench } from './bench.ts';
 import { registerEval } from './eval.ts';
@@ -42,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return usageError(e, program, argv.slice(2));
-    reportError(e, debug);
+    process.stderr.write(formatError(e, debug));
     return 1;
   }
 }
@@ -68,10 +69,20 @@ function commandPath(program: Command, args: string[]): string {
   return names.join(' ');
 }
 
-function reportError(e: unknown, debug: boolean): void {
-  if (debug) process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
-  const message = (e instanceof Error ? e.message : String(e)).trim().split('\n')[0];
-  // Library errors say what to do after an em dash; anything else gets a pointer to the details.
-  const line = message.includes(' — ') || debug ? message : `${message} — rerun with --debug for details`;
-  process.stderr.write(`unmask: ${line}\n`);
+/**
+ * What the CLI writes for an error: one line for the user, an UnmaskError's problem and fix; anything
+ * else is a bug or a failure of the platform, so its first line and a pointer to --debug, which
+ * prints the stack and every cause before the line.
+ */
+export function formatError(e: unknown, debug: boolean): string {
+  const out: string[] = [];
+  if (debug) {
+    for (let c: unknown = e, prefix = ''; c !== undefined; c = c instanceof Error ? c.cause : undefined, prefix = 'caused by: ') {
+      out.push(`${prefix}${c instanceof Error ? c.stack : String(c)}`);
+    }
+  }
+  const oneLine = (s: string) => s.trim().replace(/\s*\n\s*/g, ' ');
+  const line = e instanceof UnmaskError ? `${oneLine(e.problem)} — ${oneLine(e.fix)}` : `${firstLine(e)} — ${debug ? 'the stack trace is above' : 'rerun with --debug for details'}`;
+  out.push(`unmask: ${line}`);
+  return `${out.join('\n')}\n`;
 }

@@ -8,6 +8,7 @@ import { listModels, modelFilePaths } from '../inference/model-dir.ts';
 import { ensureAppBuilt } from '../web/build.ts';
 import { type ServedModel, createAppServer } from '../web/server.ts';
 import { int } from './parse.ts';
+import { UnmaskError } from '../errors.ts';
 
 interface ServeFlags {
   port: number;
@@ -60,7 +61,7 @@ export function registerServe(program: Command): void {
       const server = createAppServer({ appDir, models, outDir: flags.out && resolve(flags.out), loopback: LOOPBACK.test(flags.host) });
       await new Promise<void>((done, fail) => {
         server.once('error', (e: NodeJS.ErrnoException) =>
-          fail(e.code === 'EADDRINUSE' ? new Error(`port ${flags.port} is in use — pass another --port, or --port 0 for any free one`) : e),
+          fail(e.code === 'EADDRINUSE' ? new UnmaskError(`port ${flags.port} is in use`, 'pass another --port, or --port 0 for any free one') : e),
         );
         server.listen(flags.port, flags.host, done);
       });

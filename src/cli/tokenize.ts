@@ -3,9 +3,10 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { readImage, writeImage } from '../data/png.ts';
-import { writeFileAtomic } from '../engine/checkpoint.ts';
+import { writeFileAtomic } from '../engine/files.ts';
 import { loadTokenizer } from '../inference/model-dir.ts';
 import { psnr, type Tokenizer } from '../inference/tokenizer.ts';
+import { UnmaskError } from '../errors.ts';
 
 const MODEL_HELP = 'a VQGAN run directory, a complete model, or an embedded model name';
 
@@ -61,15 +62,15 @@ export function registerTokenize(program: Command): void {
       try {
         parsed = CodesFile.parse(JSON.parse(readFileSync(o.in, 'utf8')));
       } catch {
-        throw new Error(`${o.in}: not a code grid — give the JSON written by unmask encode ({height, width, codes})`);
+        throw new UnmaskError(`${o.in}: not a code grid`, 'give the JSON written by unmask encode ({height, width, codes})');
       }
       const k = tok.config.codebookSize;
       const flat = parsed.codes.flat();
       if (parsed.codes.length !== parsed.height || parsed.codes.some((r) => r.length !== parsed.width)) {
-        throw new Error(`${o.in}: codes are not ${parsed.height} rows of ${parsed.width} — fix the grid`);
+        throw new UnmaskError(`${o.in}: codes are not ${parsed.height} rows of ${parsed.width}`, 'fix the grid');
       }
       const bad = flat.find((v) => v >= k);
-      if (bad !== undefined) throw new Error(`${o.in}: code ${bad} is outside this model's codebook of ${k} — use the model that encoded it`);
+      if (bad !== undefined) throw new UnmaskError(`${o.in}: code ${bad} is outside this model's codebook of ${k}`, 'use the model that encoded it');
       const f = tok.pixelsPerToken;
       const data = await tok.decodeAt(BigInt64Array.from(flat, (v) => BigInt(v)), 1, parsed.height, parsed.width);
       await writeImage(o.out, { channels: tok.config.channels, height: parsed.height * f, width: parsed.width * f, data });

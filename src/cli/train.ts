@@ -11,18 +11,19 @@ import { runPriorTraining } from '../training/run-prior.ts';
 import { runVqganTraining } from '../training/run-vqgan.ts';
 import { stopOnInterrupt } from './interrupt.ts';
 import { int, positiveNumber } from './parse.ts';
+import { UnmaskError } from '../errors.ts';
 
 function readJsonFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    throw new Error(`${file}: cannot read the config file — check the path`);
+    throw new UnmaskError(`${file}: cannot read the config file`, 'check the path');
   }
   try {
     return JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message}) — fix the file`);
+    throw new UnmaskError(`${file}: not valid JSON (${(e as Error).message})`, 'fix the file');
   }
 }
 
@@ -113,7 +114,7 @@ export function registerTrain(program: Command): void {
     .option('--json', 'JSON lines instead of a progress bar')
     .action(async (o) => {
       const preset = PRIOR_PRESETS[o.preset];
-      if (!preset) throw new Error(`unknown prior preset '${o.preset}' — use one of ${Object.keys(PRIOR_PRESETS).join(', ')}`);
+      if (!preset) throw new UnmaskError(`unknown prior preset '${o.preset}'`, `use one of ${Object.keys(PRIOR_PRESETS).join(', ')}`);
       const data = await loadImageData(o.data as DataName);
       const config = {
         ...preset,

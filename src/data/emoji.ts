@@ -1,10 +1,11 @@
 // Emoji images from emoji-datasource-twitter (CC-BY 4.0) and emoji-datasource-google (Apache-2.0):
 // every 64×64 PNG (skin-tone variants included), composited on white, resized to 32 or 64 px, labelled
 // with the emoji's category. Decoded once and cached as a raw file, since decoding 7,500 PNGs takes seconds.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
+import { writeFileAtomic } from '../engine/files.ts';
 import type { ImageSet } from './image-set.ts';
 
 const require = createRequire(import.meta.url);
@@ -96,10 +97,7 @@ export async function loadEmoji(size: 32 | 64, cacheDir = join(process.cwd(), '.
       const imgs = await Promise.all(list.slice(i, i + batch).map((e) => decode(e.file, size)));
       imgs.forEach((img, j) => pixels.set(img, (i + j) * per));
     }
-    mkdirSync(cacheDir, { recursive: true });
-    const tmp = `${cache}.${process.pid}.tmp`;
-    writeFileSync(tmp, new Uint8Array(pixels.buffer));
-    renameSync(tmp, cache);
+    writeFileAtomic(cache, new Uint8Array(pixels.buffer));
   }
   const labels = list.map((e) => EMOJI_CATEGORIES.indexOf(e.category));
   const split = (val: boolean): ImageSet => {

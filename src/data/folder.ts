@@ -4,6 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { ImageSet } from './image-set.ts';
 import { readImage } from './png.ts';
+import { UnmaskError } from '../errors.ts';
 
 const IMAGE = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 export const FOLDER_VAL_EVERY = 10;
@@ -14,16 +15,16 @@ export async function loadFolder(dir: string, size: number, channels: 1 | 3): Pr
     if (!statSync(dir).isDirectory()) throw new Error();
     names = readdirSync(dir).filter((f) => IMAGE.has(extname(f).toLowerCase())).sort();
   } catch {
-    throw new Error(`${dir}: not a folder — give fashion, emoji, emoji64 or a folder of PNG/JPEG images`);
+    throw new UnmaskError(`${dir}: not a folder`, 'give fashion, emoji, emoji64 or a folder of PNG/JPEG images');
   }
-  if (names.length < 2) throw new Error(`${dir}: found ${names.length} PNG/JPEG/WebP image(s), need at least 2 — add images to the folder`);
+  if (names.length < 2) throw new UnmaskError(`${dir}: found ${names.length} PNG/JPEG/WebP image(s), need at least 2`, 'add images to the folder');
   const per = channels * size * size;
   const pixels = new Float32Array(names.length * per);
   for (let i = 0; i < names.length; i++) {
     const file = join(dir, names[i]);
     const probe = await readImage(file, { channels });
     if (probe.width < size || probe.height < size) {
-      throw new Error(`${file}: is ${probe.width}×${probe.height}, smaller than the model's ${size}×${size} — remove it or use larger images`);
+      throw new UnmaskError(`${file}: is ${probe.width}×${probe.height}, smaller than the model's ${size}×${size}`, 'remove it or use larger images');
     }
     pixels.set((await readImage(file, { channels, size: { width: size, height: size }, fit: 'cover' })).data, i * per);
   }

@@ -1,9 +1,10 @@
 // Images in and out of files, through sharp (libvips): any PNG/JPEG/WebP becomes a CHW Float32Array in
 // [0, 1] with the channel count the model wants (transparency composited on white, as the emoji
 // data set is), and CHW floats or grids of them become PNGs, written atomically.
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import sharp, { type OutputInfo } from 'sharp';
+import { writeFileAtomic } from '../engine/files.ts';
+import { UnmaskError, firstLine } from '../errors.ts';
 
 /** An image as the models see it: `channels` planes of height × width floats in [0, 1]. */
 export interface Image {
@@ -29,7 +30,7 @@ export interface ReadImageOptions {
 /** Reads an image file. Errors name the file and say what to do, in one line. */
 export async function readImage(file: string, opts: ReadImageOptions): Promise<Image> {
   const { channels, size, fit = 'exact' } = opts;
-  if (!existsSync(file)) throw new Error(`${file}: no such file — check the path`);
+  if (!existsSync(file)) throw new UnmaskError(`${file}: no such file`, 'check the path');
   let pipeline = sharp(file).autoOrient().flatten({ background: '#ffffff' });
   if (size && fit !== 'exact') pipeline = pipeline.resize(size.width, size.height, { fit, position: 'centre', kernel: 'lanczos3' });
   pipeline = pipeline.toColourspace(channels === 1 ? 'b-w' : 'srgb').removeAlpha();
@@ -37,26 +38,26 @@ export async function readImage(file: string, opts: ReadImageOptions): Promise<I
   try {
     decoded = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new Error(`${file}: not a readable image (${firstLine(e)}) — give a PNG, JPEG or WebP file`);
+    throw new UnmaskError(`${file}: not a readable image (${firstLine(e)})`, 'give a PNG, JPEG or WebP file', { cause: e });
   }
   const { data, info } = decoded;
   if (size && (info.width !== size.width || info.height !== size.height)) {
-    throw new Error(`${file}: is ${info.width}×${info.height}, ${size.width}×${size.height} needed — resize it, or let unmask scale and crop it`);
+    throw new UnmaskError(`${file}: is ${info.width}×${info.height}, ${size.width}×${size.height} needed`, 'resize it, or let unmask scale and crop it');
   }
-  if (info.channels !== channels) throw new Error(`${file}: decoded to ${info.channels} channels, ${channels} wanted — save it as plain RGB or greyscale`);
+  if (info.channels !== channels) throw new UnmaskError(`${file}: decoded to ${info.channels} channels, ${channels} wanted`, 'save it as plain RGB or greyscale');
   return { channels, height: info.height, width: info.width, data: hwcToChw(data, channels, info.height, info.width) };
 }
 
 /** Writes one image as a PNG (1 channel: greyscale, 3: RGB), through a temporary file and a rename. */
 export async function writeImage(file: string, img: Image): Promise<void> {
-  writeAtomic(file, await encodePng(img));
+  writeFileAtomic(file, await encodePng(img));
 }
 
 /** PNG bytes of one image (1 channel: greyscale, 3: RGB), for callers that write files themselves. */
 export async function encodePng(img: Image): Promise<Buffer> {
-  if (img.channels !== 1 && img.channels !== 3) throw new Error(`encodePng: can only write 1- or 3-channel images, got ${img.channels}`);
+  if (img.channels !== 1 && img.channels !== 3) throw new UnmaskError(`encodePng: can only write 1- or 3-channel images, got ${img.channels}`, 'give greyscale or RGB images');
   if (img.data.length !== img.channels * img.height * img.width) {
-    throw new Error(`encodePng: image data has ${img.data.length} values, ${img.channels}×${img.height}×${img.width} expected`);
+    throw new UnmaskError(`encodePng: image data has ${img.data.length} values, ${img.channels}×${img.height}×${img.width} expected`, 'give channels × height × width values');
   }
   return sharp(chwToHwc(img), { raw: { width: img.width, height: img.height, channels: img.channels } })
     .png()
@@ -67,7 +68,7 @@ export async function encodePng(img: Image): Promise<Buffer> {
 export function batchImages(data: Float32Array, shape: readonly [number, number, number, number]): Image[] {
   const [b, channels, height, width] = shape;
   const per = channels * height * width;
-  if (data.length !== b * per) throw new Error(`batchImages: ${data.length} values for shape [${shape.join(', ')}]`);
+  if (data.length !== b * per) throw new UnmaskError(`batchImages: ${data.length} values for shape [${shape.join(', ')}]`, 'give as many values as the shape holds');
   return Array.from({ length: b }, (_, i) => ({ channels, height, width, data: data.subarray(i * per, (i + 1) * per) }));
 }
 
@@ -82,11 +83,11 @@ export interface GridOptions {
 
 /** Tiles equally sized images into rows × cols (row-major), with padding. */
 export function imageGrid(images: Image[], opts: GridOptions = {}): Image {
-  if (images.length === 0) throw new Error('imageGrid: no images');
+  if (images.length === 0) throw new UnmaskError('imageGrid: no images', 'give at least one image');
   const { channels, height: h, width: w } = images[0];
   for (const im of images) {
     if (im.channels !== channels || im.height !== h || im.width !== w) {
-      throw new Error(`imageGrid: images differ in shape (${channels}×${h}×${w} and ${im.channels}×${im.height}×${im.width})`);
+      throw new UnmaskError(`imageGrid: images differ in shape (${channels}×${h}×${w} and ${im.channels}×${im.height}×${im.width})`, 'give images of one size and channel count');
     }
   }
   const cols = opts.cols ?? Math.ceil(Math.sqrt(images.length));
@@ -113,19 +114,6 @@ export function writeGrid(file: string, images: Image[], opts: GridOptions = {})
   return writeImage(file, imageGrid(images, opts));
 }
 
-/** Write-then-rename, so a reader never sees half a file; creates the directory. */
-function writeAtomic(file: string, bytes: Uint8Array): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, file);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new Error(`${file}: cannot write (${firstLine(e)}) — check that the directory is writable`);
-  }
-}
-
 function hwcToChw(bytes: Uint8Array, channels: number, height: number, width: number): Float32Array {
   const px = height * width;
   const out = new Float32Array(channels * px);
@@ -147,13 +135,9 @@ function chwToHwc(img: Image): Uint8Array {
   return out;
 }
 
-function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
-}
-
 /** Enlarges an image k times with nearest-neighbour sampling (crisp pixels for small images). */
 export function upscale(img: Image, k: number): Image {
-  if (!Number.isInteger(k) || k < 1) throw new Error(`upscale: factor must be a whole number ≥ 1, got ${k}`);
+  if (!Number.isInteger(k) || k < 1) throw new UnmaskError(`upscale: factor must be a whole number ≥ 1, got ${k}`, 'pass a --scale of 1 or more');
   if (k === 1) return img;
   const width = img.width * k, height = img.height * k;
   const data = new Float32Array(img.channels * width * height);

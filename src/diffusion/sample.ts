@@ -2,6 +2,7 @@
 // what to predict and reveal at each step; a denoiser supplies log-probabilities for exactly those positions.
 import { Rng } from '../engine/rng.ts';
 import { type RowState, SAMPLERS, type SamplerName, type StepContext } from './samplers.ts';
+import { UnmaskError } from '../errors.ts';
 
 export interface Denoiser {
   /** Token grid [h, w] the denoiser accepts. */
@@ -28,7 +29,7 @@ export interface SampleOptions {
   onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void | Promise<void>;
 }
 
-export class SampleError extends Error {
+export class SampleError extends UnmaskError {
   override name = 'SampleError';
 }
 
@@ -41,15 +42,15 @@ export async function sampleTokens(denoiser: Denoiser, tokens: Int32Array, batch
   const n = h * w;
   const k = denoiser.codebookSize;
   const temperature = opts.temperature ?? 1;
-  if (tokens.length !== batch * n) throw new SampleError(`token grids hold ${tokens.length} values, expected ${batch}×${n}`);
+  if (tokens.length !== batch * n) throw new SampleError(`token grids hold ${tokens.length} values, expected ${batch}×${n}`, `pass ${batch} grid(s) of ${n} tokens`);
   if (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > n) {
-    throw new SampleError(`steps must be an integer from 1 to ${n} (the number of tokens), got ${opts.steps} — pass --steps between 1 and ${n}`);
+    throw new SampleError(`steps must be an integer from 1 to ${n} (the number of tokens), got ${opts.steps}`, `pass --steps between 1 and ${n}`);
   }
-  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new SampleError(`temperature must be > 0, got ${opts.temperature} — pass a positive --temp`);
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new SampleError(`temperature must be > 0, got ${opts.temperature}`, 'pass a positive --temp');
   const sampler = SAMPLERS[opts.sampler ?? 'random'];
-  if (!sampler) throw new SampleError(`unknown sampler '${opts.sampler}' (use random or confidence)`);
+  if (!sampler) throw new SampleError(`unknown sampler '${opts.sampler}'`, `use ${Object.keys(SAMPLERS).join(' or ')}`);
   const out = tokens.slice();
-  for (const v of out) if (v < 0 || v > k) throw new SampleError(`token ${v} outside 0..${k}`);
+  for (const v of out) if (v < 0 || v > k) throw new SampleError(`token ${v} outside 0..${k}`, `give codebook indices below ${k}, or ${k} where a token is to be generated`);
   const rows: RowState[] = Array.from({ length: batch }, (_, b) => {
     const row = out.subarray(b * n, (b + 1) * n);
     return { tokens: row, unknownAtStart: row.filter((v) => v === k).length };

@@ -2,10 +2,11 @@
 // training-size window (at a stride), each position's probabilities are averaged over the windows that
 // contain it, and the sampler tempers those averages as usual. Any sampler and order works on top.
 import type { Denoiser } from './sample.ts';
+import { UnmaskError } from '../errors.ts';
 
 /** Window origins along one axis: 0, stride, 2·stride, … and always the last one (size − window). */
 export function windowStarts(size: number, window: number, stride: number): number[] {
-  if (size < window) throw new Error(`grid size ${size} is smaller than the model's ${window}`);
+  if (size < window) throw new UnmaskError(`grid size ${size} is smaller than the model's ${window}`, `make the canvas at least ${window} tokens a side`);
   const starts: number[] = [];
   for (let s = 0; s + window <= size; s += stride) starts.push(s);
   if (starts[starts.length - 1] !== size - window) starts.push(size - window);
@@ -23,7 +24,7 @@ export class WindowDenoiser implements Denoiser {
   ) {
     this.codebookSize = base.codebookSize;
     const [h, w] = base.grid;
-    if (!Number.isInteger(stride) || stride < 1) throw new Error(`window stride must be a positive integer, got ${stride}`);
+    if (!Number.isInteger(stride) || stride < 1) throw new UnmaskError(`window stride must be a positive integer, got ${stride}`, 'pass a whole --stride of 1 or more');
     this.origins = windowStarts(grid[0], h, stride).flatMap((top) => windowStarts(grid[1], w, stride).map((left): [number, number] => [top, left]));
   }
 

@@ -1,4 +1,4 @@
-// Crash-safe files and checkpoint directories (Node only; safetensors.ts stays pure for the browser).
+// Crash-safe checkpoint directories (Node only; safetensors.ts stays pure for the browser).
 //
 // A checkpoint is a directory:
 //   config.json            the resolved config, any JSON (the caller validates it on load)
@@ -12,13 +12,18 @@
 // to '<dir>.previous', renames the new one into place and deletes the old. A kill at any point leaves
 // either '<dir>' or '<dir>.previous' complete, and findCheckpoint/loadCheckpoint pick that one;
 // a stale '<dir>.partial' is never read and is cleared by the next save. One writer per directory.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fsyncDir, writeFileAtomic, writeFileSynced } from './files.ts';
 import type { AdamState } from './optim.ts';
 import type { ParamStore } from './params.ts';
 import { type SafeMetadata, type SafeTensor, decodeSafetensors, encodeSafetensors, paramsFromTensors, paramsToTensors } from './safetensors.ts';
+import { UnmaskError, firstLine } from '../errors.ts';
 
-export class CheckpointError extends Error {
+/** The fix for a checkpoint whose files do not fit together. */
+const DAMAGED = 'the checkpoint is damaged; resume from a copy or start a new run';
+
+export class CheckpointError extends UnmaskError {
   override name = 'CheckpointError';
 }
 
@@ -50,47 +55,21 @@ const EMA = 'ema.safetensors';
 const STATE = 'state.json';
 const RESERVED = new Set([CONFIG, PARAMS, OPTIMIZER, EMA, STATE]);
 
-function writeFileSynced(path: string, data: Uint8Array | string): void {
-  const fd = openSync(path, 'w');
-  try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+/** The weights to sample with in the checkpoint folder `at`: the EMA's when it has them, else the parameters. */
+export function samplingWeightsFile(at: string): string {
+  return existsSync(join(at, EMA)) ? join(at, EMA) : join(at, PARAMS);
 }
 
-/** Makes a rename or a new file durable. Windows cannot open a directory to fsync it; renames there are durable enough. */
-function fsyncDir(dir: string): void {
-  if (process.platform === 'win32') return;
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-let tempCounter = 0;
-
-/** Replaces `path` all at once: a temp file in the same directory, fsync, rename. Readers see the old file or the new one, never a torn one. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${tempCounter++}`);
-  try {
-    writeFileSynced(temp, data);
-    renameSync(temp, path);
-  } catch (e) {
-    rmSync(temp, { force: true });
-    throw e;
-  }
-  fsyncDir(dirname(path));
+/** The weights to sample with in a loaded checkpoint: the EMA's when it has them, else the parameters. */
+export function samplingWeights(ck: Checkpoint): ParamStore {
+  return ck.ema ?? ck.params;
 }
 
 function readBytes(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`${path}: file not found`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`${path}: file not found`, 'the checkpoint is incomplete; copy it again or start a new run', { cause: e });
     throw e;
   }
 }
@@ -100,7 +79,7 @@ function readJson(path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new CheckpointError(`${path}: not valid JSON (${firstLine(e)})`, DAMAGED, { cause: e });
   }
 }
 
@@ -118,7 +97,7 @@ function optimizersToTensors(optimizers: Record<string, AdamState>, params: Para
   const tensors: Record<string, SafeTensor> = {};
   const metadata: SafeMetadata = {};
   for (const [opt, state] of Object.entries(optimizers)) {
-    if (opt === '' || opt.includes('/')) throw new CheckpointError(`optimizer name '${opt}' must be non-empty and contain no '/'`);
+    if (opt === '' || opt.includes('/')) throw new CheckpointError(`optimizer name '${opt}' is empty or contains '/'`, "name optimizers with letters, digits, '-' or '_'");
     metadata[`step:${opt}`] = String(state.step);
     for (const [moment, map] of [['m', state.m] as const, ['v', state.v] as const]) {
       for (const [name, data] of map) {
@@ -137,20 +116,20 @@ function optimizersFromTensors(path: string): Record<string, AdamState> {
   for (const [key, value] of Object.entries(metadata)) {
     if (!key.startsWith('step:')) continue;
     const step = Number(value);
-    if (!Number.isSafeInteger(step) || step < 0) throw new CheckpointError(`${path}: ${key} is '${value}', not a step count`);
+    if (!Number.isSafeInteger(step) || step < 0) throw new CheckpointError(`${path}: ${key} is '${value}', not a step count`, DAMAGED);
     out[key.slice(5)] = { step, m: new Map(), v: new Map() };
   }
   for (const [key, t] of Object.entries(tensors)) {
     const parts = /^([^/]+)\/([mv])\/(.+)$/.exec(key);
     const state = parts ? out[parts[1]] : undefined;
-    if (!parts || !state || t.dtype === 'I64') throw new CheckpointError(`${path}: unexpected tensor '${key}'`);
+    if (!parts || !state || t.dtype === 'I64') throw new CheckpointError(`${path}: unexpected tensor '${key}'`, DAMAGED);
     state[parts[2] as 'm' | 'v'].set(parts[3], t.data);
   }
   for (const [opt, state] of Object.entries(out)) {
     for (const name of state.m.keys()) {
-      if (!state.v.has(name)) throw new CheckpointError(`${path}: optimizer '${opt}' has m but no v for '${name}'`);
+      if (!state.v.has(name)) throw new CheckpointError(`${path}: optimizer '${opt}' has m but no v for '${name}'`, DAMAGED);
     }
-    if (state.v.size !== state.m.size) throw new CheckpointError(`${path}: optimizer '${opt}' has v without m`);
+    if (state.v.size !== state.m.size) throw new CheckpointError(`${path}: optimizer '${opt}' has v without m`, DAMAGED);
   }
   return out;
 }
@@ -170,11 +149,11 @@ export function saveCheckpoint(dir: string, ckpt: Checkpoint): void {
   const partial = `${dir}.partial`;
   const previous = `${dir}.previous`;
   if (existsSync(dir) && !isComplete(dir) && readdirSync(dir).length > 0) {
-    throw new CheckpointError(`${dir} exists and is not an unmask checkpoint (no ${STATE}); choose another directory`);
+    throw new CheckpointError(`${dir} exists and is not an unmask checkpoint (no ${STATE})`, 'choose another directory');
   }
   for (const name of Object.keys(ckpt.files ?? {})) {
     if (RESERVED.has(name) || !/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(name)) {
-      throw new CheckpointError(`checkpoint file name '${name}' is reserved or not a plain file name`);
+      throw new CheckpointError(`checkpoint file name '${name}' is reserved or not a plain file name`, `use a plain file name other than ${[...RESERVED].join(', ')}`);
     }
   }
   rmSync(partial, { recursive: true, force: true });
@@ -204,10 +183,10 @@ export function saveCheckpoint(dir: string, ckpt: Checkpoint): void {
 /** Loads the latest complete checkpoint saved to `dir` (see findCheckpoint). */
 export function loadCheckpoint(dir: string): Checkpoint {
   const at = findCheckpoint(dir);
-  if (!at) throw new CheckpointError(`${dir}: no checkpoint here (no ${STATE})`);
+  if (!at) throw new CheckpointError(`${dir}: no checkpoint here (no ${STATE})`, "pass a directory written by 'unmask train'");
   const state = readJson(join(at, STATE)) as CheckpointState;
   if (typeof state !== 'object' || state === null || !Number.isSafeInteger(state.step)) {
-    throw new CheckpointError(`${join(at, STATE)}: needs an integer 'step'`);
+    throw new CheckpointError(`${join(at, STATE)}: needs an integer 'step'`, DAMAGED);
   }
   const files: Record<string, Uint8Array> = {};
   for (const name of readdirSync(at)) {

@@ -8,12 +8,13 @@ import onnxProto from 'onnx-proto';
 import { type DType, type Graph, GraphError, type Tensor, fmtShape } from './graph.ts';
 import { type NDArray, nd } from './ndarray.ts';
 import { IMPORTERS, type ImportContext } from './onnx-import-ops.ts';
+import { UnmaskError, firstLine } from '../errors.ts';
 
 const { onnx } = onnxProto;
 type NodeProto = onnxProto.onnx.INodeProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
 
-export class OnnxImportError extends Error {
+export class OnnxImportError extends UnmaskError {
   override name = 'OnnxImportError';
 }
 
@@ -38,38 +39,43 @@ const DT = onnx.TensorProto.DataType;
  * Reads and decodes an ONNX file, failing with one line through `fail`: "<file>: cannot read <what> —
  * check the path" or "<file>: not an ONNX model (<why>)<hint>".
  */
-export function readOnnxModel(file: string, fail: (message: string) => Error, what = 'the ONNX file', hint = ''): { model: onnxProto.onnx.ModelProto; bytes: Uint8Array } {
+export function readOnnxModel(
+  file: string,
+  fail: (problem: string, fix: string, options: { cause: unknown }) => UnmaskError,
+  what = 'the ONNX file',
+  fix = 'give an .onnx file',
+): { model: onnxProto.onnx.ModelProto; bytes: Uint8Array } {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
-  } catch {
-    throw fail(`${file}: cannot read ${what} — check the path`);
+  } catch (e) {
+    throw fail(`${file}: cannot read ${what}`, 'check the path', { cause: e });
   }
   try {
     return { model: onnx.ModelProto.decode(bytes), bytes };
   } catch (e) {
-    throw fail(`${file}: not an ONNX model (${(e as Error).message})${hint}`);
+    throw fail(`${file}: not an ONNX model (${firstLine(e)})`, fix, { cause: e });
   }
 }
 
 /** Reads and checks `file`; every node's op type must be one the importer supports. */
 export function loadOnnxNet(file: string): OnnxNet {
-  const { model, bytes } = readOnnxModel(file, (m) => new OnnxImportError(m));
+  const { model, bytes } = readOnnxModel(file, (problem, fix, options) => new OnnxImportError(problem, fix, options));
   const g = model.graph;
-  if (!g || !g.node?.length) throw new OnnxImportError(`${file}: not an ONNX model (no graph nodes)`);
+  if (!g || !g.node?.length) throw new OnnxImportError(`${file}: not an ONNX model (no graph nodes)`, 'give an .onnx file that holds a network');
   const opset = Number(model.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
   for (const n of g.node) {
     const where = `${file}: node '${n.name || n.output?.[0]}'`;
-    if (n.domain && n.domain !== 'ai.onnx') throw new OnnxImportError(`${where} (${n.domain}.${n.opType}) is from an op domain the importer does not support`);
+    if (n.domain && n.domain !== 'ai.onnx') throw new OnnxImportError(`${where} (${n.domain}.${n.opType}) is from an op domain the importer does not support`, 'export the network with standard ONNX ops only');
     if (!(n.opType! in IMPORTERS)) {
-      throw new OnnxImportError(`${where} uses ${n.opType}, which the ONNX importer does not support (it supports ${SUPPORTED_ONNX_OPS.join(', ')})`);
+      throw new OnnxImportError(`${where} uses ${n.opType}, which the ONNX importer does not support (it supports ${SUPPORTED_ONNX_OPS.join(', ')})`, 'export the network with supported ops only');
     }
   }
   const initializers = new Map((g.initializer ?? []).map((t) => [t.name!, t]));
   const inputs = (g.input ?? []).filter((i) => !initializers.has(i.name!));
-  if (inputs.length !== 1) throw new OnnxImportError(`${file}: the network must take exactly one input, it takes ${inputs.length}`);
+  if (inputs.length !== 1) throw new OnnxImportError(`${file}: the network must take exactly one input, it takes ${inputs.length}`, 'export it with the image batch as its only input');
   const tt = inputs[0].type?.tensorType;
-  if (tt?.elemType !== DT.FLOAT) throw new OnnxImportError(`${file}: the input '${inputs[0].name}' must be float32`);
+  if (tt?.elemType !== DT.FLOAT) throw new OnnxImportError(`${file}: the input '${inputs[0].name}' must be float32`, 'export it with a float32 image input');
   const shape = (tt.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : null));
   const outputs = (g.output ?? []).map((o) => o.name!);
   const decoded = new Map<string, NDArray>();
@@ -103,9 +109,9 @@ function applyNet(
   weightCache: WeakMap<Graph, Map<string, Tensor>>,
   x: Tensor,
 ): Tensor[] {
-  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new OnnxImportError(`${file}: the input must be float, got ${x}`);
+  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new OnnxImportError(`${file}: the input must be float, got ${x}`, 'feed it float images');
   if (declared.length !== x.rank || declared.some((d, i) => d !== null && d !== x.shape[i])) {
-    throw new OnnxImportError(`${file}: the network's input '${inputName}' is [${declared.map((d) => d ?? '?').join(', ')}], got ${fmtShape(x.shape)}`);
+    throw new OnnxImportError(`${file}: the network's input '${inputName}' is [${declared.map((d) => d ?? '?').join(', ')}], got ${fmtShape(x.shape)}`, 'export it for this image size, or resize the images');
   }
   const values = new Map<string, Tensor>([[inputName, x]]);
   let weights = weightCache.get(x.graph);
@@ -129,7 +135,7 @@ function applyNet(
       if (extra) throw new GraphError(`its output '${extra}' is not supported (only the first ${outs.length})`);
     } catch (e) {
       if (!(e instanceof GraphError)) throw e;
-      throw new OnnxImportError(`${file}: node '${n.name || n.output?.[0]}' (${n.opType}): ${e.message}`);
+      throw new OnnxImportError(`${file}: node '${n.name || n.output?.[0]}' (${n.opType}): ${e.message}`, 'export the network for the input shape given here', { cause: e });
     }
     outs.forEach((t, i) => values.set(n.output![i], t));
   }
@@ -220,7 +226,7 @@ class NodeContext implements ImportContext {
 function decodeTensor(t: TensorProto, what: string): NDArray {
   const shape = (t.dims ?? []).map(Number);
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
-    throw new OnnxImportError(`${what} is stored in an external file; re-export the model with its weights inside the .onnx file`);
+    throw new OnnxImportError(`${what} is stored in an external file`, 're-export the model with its weights inside the .onnx file');
   }
   const raw = t.rawData?.length ? t.rawData : null;
   const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : null;
@@ -243,6 +249,6 @@ function decodeTensor(t: TensorProto, what: string): NDArray {
     case DT.BOOL:
       return nd(shape, 'bool', read(1, (v, o) => v.getUint8(o), t.int32Data));
     default:
-      throw new OnnxImportError(`${what} has ONNX data type ${t.dataType}, which the importer does not read (float, double, int32, int64, bool)`);
+      throw new OnnxImportError(`${what} has ONNX data type ${t.dataType}, which the importer does not read`, 'store weights as float, double, int32, int64 or bool');
   }
 }

@@ -1,6 +1,7 @@
 // The one interface between unmask and an ONNX Runtime build. Only runtime-node.ts and runtime-web.ts
 // import onnxruntime packages; everything else speaks HostTensor.
 import type { DType, Shape } from './graph.ts';
+import { UnmaskError } from '../errors.ts';
 
 export type HostData = Float32Array | Float64Array | BigInt64Array | Uint8Array;
 
@@ -45,6 +46,6 @@ export function setRuntime(rt: Runtime): void {
 
 /** The runtime chosen by setRuntime. */
 export function getRuntime(): Runtime {
-  if (!current) throw new Error("no ONNX Runtime chosen — import unmask's package entry (it chooses onnxruntime-node), or call setRuntime() first");
+  if (!current) throw new UnmaskError("no ONNX Runtime chosen", "import unmask's package entry (it chooses onnxruntime-node), or call setRuntime() first");
   return current;
 }

@@ -4,6 +4,7 @@
 // the end of the header. Pure bytes in and out (no file system), so the browser can use it too.
 // F16 is decoded to float32 and encoded with round-to-nearest-even.
 import { ParamStore } from './params.ts';
+import { UnmaskError } from '../errors.ts';
 
 export type SafeDtype = 'F32' | 'F16' | 'I64';
 
@@ -13,7 +14,7 @@ export type SafeTensor =
 
 export type SafeMetadata = Record<string, string>;
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends UnmaskError {
   override name = 'SafetensorsError';
 }
 
@@ -25,7 +26,7 @@ const METADATA_KEY = '__metadata__';
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function assertLittleEndianHost(): void {
-  if (!LITTLE_ENDIAN_HOST) throw new SafetensorsError('safetensors: big-endian hosts are not supported');
+  if (!LITTLE_ENDIAN_HOST) throw new SafetensorsError('safetensors: big-endian hosts are not supported', 'run unmask on a little-endian machine (x86-64 or ARM)');
 }
 
 function elementCount(shape: number[]): number {
@@ -46,12 +47,12 @@ export function encodeSafetensors(tensors: Record<string, SafeTensor>, metadata?
   let offset = 0;
   for (const name of names) {
     const t = tensors[name];
-    if (name === METADATA_KEY || name === '') throw new SafetensorsError(`safetensors: '${name}' cannot be a tensor name`);
-    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`safetensors: tensor '${name}' has a bad shape [${t.shape}]`);
+    if (name === METADATA_KEY || name === '') throw new SafetensorsError(`safetensors: '${name}' cannot be a tensor name`, `name tensors with a non-empty string other than ${METADATA_KEY}`);
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`safetensors: tensor '${name}' has a bad shape [${t.shape}]`, 'give whole, non-negative dimensions');
     const wantArray = t.dtype === 'I64' ? t.data instanceof BigInt64Array : t.data instanceof Float32Array;
-    if (!(t.dtype in BYTES) || !wantArray) throw new SafetensorsError(`safetensors: tensor '${name}' has dtype ${t.dtype} with a ${t.data?.constructor?.name}`);
+    if (!(t.dtype in BYTES) || !wantArray) throw new SafetensorsError(`safetensors: tensor '${name}' has dtype ${t.dtype} with a ${t.data?.constructor?.name}`, 'store F32 and F16 tensors as Float32Array and I64 as BigInt64Array');
     if (t.data.length !== elementCount(t.shape)) {
-      throw new SafetensorsError(`safetensors: tensor '${name}' has ${t.data.length} values for shape [${t.shape}]`);
+      throw new SafetensorsError(`safetensors: tensor '${name}' has ${t.data.length} values for shape [${t.shape}]`, 'give as many values as the shape holds');
     }
     const size = t.data.length * BYTES[t.dtype];
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
@@ -77,7 +78,7 @@ export function encodeSafetensors(tensors: Record<string, SafeTensor>, metadata?
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'): { tensors: Record<string, SafeTensor>; metadata: SafeMetadata } {
   assertLittleEndianHost();
   const fail = (problem: string): never => {
-    throw new SafetensorsError(`${source}: ${problem}`);
+    throw new SafetensorsError(`${source}: ${problem}`, 'the file is damaged or not a safetensors file; write it again');
   };
   if (bytes.length < 8) fail(`${bytes.length} bytes is too short for a safetensors file`);
   const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
@@ -153,7 +154,7 @@ export function paramsToTensors(store: ParamStore, dtype: 'F32' | 'F16' = 'F32')
 export function paramsFromTensors(tensors: Record<string, SafeTensor>, source = 'safetensors data'): ParamStore {
   const store = new ParamStore();
   for (const [name, t] of Object.entries(tensors)) {
-    if (t.dtype === 'I64') throw new SafetensorsError(`${source}: tensor '${name}' is I64, parameters must be F32 or F16`);
+    if (t.dtype === 'I64') throw new SafetensorsError(`${source}: tensor '${name}' is I64`, 'parameters must be F32 or F16; save them as floats');
     store.set(name, t.shape, t.data);
   }
   return store;

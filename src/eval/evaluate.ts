@@ -38,7 +38,7 @@ export interface BaselineSampler {
 
 /** The autoregressive twin in `model` (a run of `unmask train prior --causal`) as the baseline row. */
 export function autoregressiveBaseline(model: UnmaskModel): BaselineSampler {
-  if (!model.prior.causal) throw new EvalError(`${model.dir} holds an absorbing prior, not the autoregressive baseline — pass a run of 'unmask train prior --causal' to --ar`);
+  if (!model.prior.causal) throw new EvalError(`${model.dir} holds an absorbing prior, not the autoregressive baseline`, `pass a run of 'unmask train prior --causal' to --ar`);
   const tokens = model.prior.latent ** 2;
   return {
     label: 'autoregressive',
@@ -133,30 +133,30 @@ export async function openFeatureExtractor(spec: string, channels: number, size:
   const { net } = loadFeatureNet(spec);
   const c = net.config;
   if (c.channels !== channels || c.imageSize !== size) {
-    throw new EvalError(`${spec} takes ${c.imageSize}×${c.imageSize} images with ${c.channels} channel(s) but the data has ${size}×${size} with ${channels} — train a feature net on this data`);
+    throw new EvalError(`${spec} takes ${c.imageSize}×${c.imageSize} images with ${c.channels} channel(s) but the data has ${size}×${size} with ${channels}`, 'train a feature net on this data');
   }
   return net;
 }
 
 /** Checks everything that can be checked before minutes of sampling. */
 function checkOptions(model: UnmaskModel, o: EvaluateOptions, k: number): void {
-  if (model.prior.causal) throw new EvalError(`${model.dir} is the autoregressive baseline — evaluate an absorbing prior and pass the baseline as --ar`);
+  if (model.prior.causal) throw new EvalError(`${model.dir} is the autoregressive baseline`, 'evaluate an absorbing prior and pass the baseline as --ar');
   const c = model.tokenizer.config;
   for (const set of [o.reference, o.validation]) {
     if (set.channels !== c.channels || set.size !== c.imageSize) {
-      throw new EvalError(`${set.name} has ${set.size}×${set.size} images with ${set.channels} channel(s) but the model makes ${c.imageSize}×${c.imageSize} with ${c.channels} — evaluate on the data the model was trained on`);
+      throw new EvalError(`${set.name} has ${set.size}×${set.size} images with ${set.channels} channel(s) but the model makes ${c.imageSize}×${c.imageSize} with ${c.channels}`, 'evaluate on the data the model was trained on');
     }
   }
-  if (!Number.isInteger(o.n) || o.n < 1) throw new EvalError(`n must be a whole number ≥ 1, got ${o.n}`);
-  if (o.n > o.reference.count) throw new EvalError(`n = ${o.n} but ${o.reference.name} has only ${o.reference.count} images — lower --n, or compare with the training split (--reference train)`);
+  if (!Number.isInteger(o.n) || o.n < 1) throw new EvalError(`n must be a whole number ≥ 1, got ${o.n}`, 'pass --n 1 or more');
+  if (o.n > o.reference.count) throw new EvalError(`n = ${o.n} but ${o.reference.name} has only ${o.reference.count} images`, 'lower --n, or compare with the training split (--reference train)');
   if (o.n <= o.features.dim) {
-    throw new EvalError(`n = ${o.n} samples cannot be evaluated in ${o.features.dim}-d features: FID needs more samples than dimensions (≥ ${o.features.dim + 1}; thousands for a stable value) — raise --n`);
+    throw new EvalError(`n = ${o.n} samples cannot be evaluated in ${o.features.dim}-d features: FID needs more samples than dimensions (≥ ${o.features.dim + 1}; thousands for a stable value)`, 'raise --n');
   }
-  if (o.n <= k) throw new EvalError(`n = ${o.n} samples are too few for PRDC with k = ${k} — raise --n`);
+  if (o.n <= k) throw new EvalError(`n = ${o.n} samples are too few for PRDC with k = ${k}`, 'raise --n');
   const tokens = model.prior.latent ** 2;
-  for (const s of o.steps) if (!Number.isInteger(s) || s < 1 || s > tokens) throw new EvalError(`steps must be whole numbers from 1 to ${tokens} (the tokens per image), got ${s}`);
-  for (const s of o.schedules) if (!(s in SAMPLERS)) throw new EvalError(`unknown schedule '${s}' — use ${Object.keys(SAMPLERS).join(' or ')}`);
-  if (o.steps.length === 0 || o.schedules.length === 0) throw new EvalError('give at least one steps value and one schedule');
+  for (const s of o.steps) if (!Number.isInteger(s) || s < 1 || s > tokens) throw new EvalError(`steps must be whole numbers from 1 to ${tokens} (the tokens per image), got ${s}`, `pass --steps values from 1 to ${tokens}`);
+  for (const s of o.schedules) if (!(s in SAMPLERS)) throw new EvalError(`unknown schedule '${s}'`, `use ${Object.keys(SAMPLERS).join(' or ')}`);
+  if (o.steps.length === 0 || o.schedules.length === 0) throw new EvalError('no steps or no schedule to evaluate', 'give at least one steps value and one schedule');
 }
 
 function readImages(set: ImageSet, first: number, count: number): Float32Array {

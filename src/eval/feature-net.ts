@@ -12,11 +12,11 @@ import { findCheckpoint, loadParams, saveCheckpoint } from '../engine/checkpoint
 import { Graph, type Tensor } from '../engine/graph.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { Program } from '../engine/session.ts';
+import { FEATURES_KIND, checkKind } from '../inference/model-format.ts';
 import { conv2d, linear } from '../nn/layers.ts';
 import { Scope } from '../nn/scope.ts';
 import { EvalError, type FeatureExtractor, type Features } from './features.ts';
 
-export const FEATURES_KIND = 'unmask-features';
 /** The exported inference graph in a feature-net checkpoint ([CHUNK, C, S, S] → [CHUNK, dim]). */
 export const FEATURES_ONNX = 'features.onnx';
 /** Images per session run when extracting (the last run is padded). */
@@ -43,7 +43,7 @@ export function parseFeatureNetConfig(raw: unknown): FeatureNetConfig {
   const r = FeatureNetConfigSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new EvalError(`invalid feature-net config: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new EvalError(`invalid feature-net config: ${issue.path.join('.') || '(root)'}: ${issue.message}`, 'fix that setting');
   }
   return r.data;
 }
@@ -93,7 +93,7 @@ export class FeatureNet implements FeatureExtractor {
   async run(images: Float32Array, n: number): Promise<{ features: Features; classes: Int32Array }> {
     const c = this.config;
     const per = c.channels * c.imageSize * c.imageSize;
-    if (images.length !== n * per) throw new EvalError(`the feature net takes ${c.channels}×${c.imageSize}×${c.imageSize} images; got ${images.length} values for ${n} image(s)`);
+    if (images.length !== n * per) throw new EvalError(`the feature net takes ${c.channels}×${c.imageSize}×${c.imageSize} images; got ${images.length} values for ${n} image(s)`, `pass ${n} image(s) of ${c.channels}×${c.imageSize}×${c.imageSize} values`);
     const p = await this.session();
     const features = new Float32Array(n * c.dim);
     const classes = new Int32Array(n);
@@ -140,12 +140,10 @@ export async function saveFeatureNet(dir: string, net: FeatureNet, info: Feature
 /** Loads a feature net saved by saveFeatureNet (`unmask train features`). */
 export function loadFeatureNet(dir: string): { net: FeatureNet; info: FeatureNetInfo } {
   const at = findCheckpoint(dir);
-  if (!at) throw new EvalError(`${dir} is not a feature network (no state.json) — pass a run of 'unmask train features' or an .onnx file`);
-  const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string };
-  if (raw.kind !== FEATURES_KIND) throw new EvalError(`${dir} holds a ${raw.kind ?? 'unknown'} checkpoint, not a feature network — pass a run of 'unmask train features'`);
-  const { kind: _, ...config } = raw;
+  if (!at) throw new EvalError(`${dir} is not a feature network (no state.json)`, `pass a run of 'unmask train features' or an .onnx file`);
+  const config = checkKind(JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')), FEATURES_KIND, dir);
   const state = JSON.parse(readFileSync(join(at, 'state.json'), 'utf8')) as { extra: FeatureNetInfo };
   const paramsFile = join(at, 'params.safetensors');
-  if (!existsSync(paramsFile)) throw new EvalError(`${dir} has no params.safetensors — retrain it with 'unmask train features'`);
+  if (!existsSync(paramsFile)) throw new EvalError(`${dir} has no params.safetensors`, `retrain it with 'unmask train features'`);
   return { net: new FeatureNet(parseFeatureNetConfig(config), loadParams(paramsFile), `unmask feature net ${dir}`), info: state.extra };
 }

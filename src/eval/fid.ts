@@ -16,7 +16,7 @@ export interface Gaussian {
 /** Mean and covariance of `f`, in float64. */
 export function fitGaussian(f: Features): Gaussian {
   const { n, d, data } = f;
-  if (n < 2) throw new EvalError(`a covariance needs at least 2 samples, got ${n}`);
+  if (n < 2) throw new EvalError(`a covariance needs at least 2 samples, got ${n}`, 'evaluate more images (--n)');
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += data[i * d + j];
   for (let j = 0; j < d; j++) mean[j] /= n;
@@ -47,7 +47,7 @@ export function sqrtPsd(m: Matrix): Matrix {
 /** Fréchet distance between two Gaussians. */
 export function frechetDistance(a: Gaussian, b: Gaussian): number {
   const d = a.mean.length;
-  if (b.mean.length !== d) throw new EvalError(`the Gaussians have dimensions ${d} and ${b.mean.length}`);
+  if (b.mean.length !== d) throw new EvalError(`the Gaussians have dimensions ${d} and ${b.mean.length}`, 'fit both with the same feature network');
   let meanTerm = 0;
   for (let j = 0; j < d; j++) meanTerm += (a.mean[j] - b.mean[j]) ** 2;
   const rootA = sqrtPsd(a.cov);

@@ -4,6 +4,7 @@
 import onnxProto from 'onnx-proto';
 import { readOnnxModel } from '../engine/onnx-import.ts';
 import { type RuntimeSession, getRuntime } from '../engine/runtime.ts';
+import { firstLine } from '../errors.ts';
 import { EvalError, type FeatureExtractor, type Features } from './features.ts';
 
 const { onnx } = onnxProto;
@@ -35,18 +36,18 @@ export class OnnxFeatures implements FeatureExtractor {
 
   /** Opens `file` for images of `channels`×`size`×`size`; fails with one line if the network cannot take them. */
   static async open(file: string, channels: number, size: number): Promise<OnnxFeatures> {
-    const { model, bytes } = readOnnxModel(file, (m) => new EvalError(m), 'the feature network', " — pass a .onnx file or a run of 'unmask train features'");
+    const { model, bytes } = readOnnxModel(file, (problem, fix, options) => new EvalError(problem, fix, options), 'the feature network', "pass a .onnx file or a run of 'unmask train features'");
     const graph = model.graph;
     const initializers = new Set((graph?.initializer ?? []).map((t) => t.name));
     const inputs = (graph?.input ?? []).filter((i) => !initializers.has(i.name));
-    if (inputs.length !== 1) throw new EvalError(`${file}: the feature network must take one input (images [B, C, H, W]), it takes ${inputs.length}`);
+    if (inputs.length !== 1) throw new EvalError(`${file}: the feature network must take one input (images [B, C, H, W]), it takes ${inputs.length}`, 'export it with the image batch as its only input');
     const shape = dims(inputs[0]);
     const want: Dim[] = [null, channels, size, size];
     if (inputs[0].type?.tensorType?.elemType !== onnx.TensorProto.DataType.FLOAT) {
-      throw new EvalError(`${file}: the feature network's input '${inputs[0].name}' must be float32 images in [0, 1]`);
+      throw new EvalError(`${file}: the feature network's input '${inputs[0].name}' is not float32`, 'export it to take float32 images in [0, 1]');
     }
     if (shape && (shape.length !== 4 || shape.slice(1).some((d, i) => d !== null && d !== want[i + 1]))) {
-      throw new EvalError(`${file}: the feature network takes ${show(shape)} but the images are [B, ${channels}, ${size}, ${size}] — export it for ${channels}×${size}×${size} inputs, or resize the data`);
+      throw new EvalError(`${file}: the feature network takes ${show(shape)} but the images are [B, ${channels}, ${size}, ${size}]`, `export it for ${channels}×${size}×${size} inputs, or resize the data`);
     }
     const batch = shape?.[0] ?? DEFAULT_BATCH;
     const session = await getRuntime().createSession(bytes);
@@ -57,12 +58,12 @@ export class OnnxFeatures implements FeatureExtractor {
       probe = await session.run({ [input]: { dtype: 'float32', shape: [batch, channels, size, size], data: new Float32Array(batch * channels * size * size) } }, [output]);
     } catch (e) {
       await session.release();
-      throw new EvalError(`${file}: the feature network fails on [${batch}, ${channels}, ${size}, ${size}] images (${(e as Error).message.split('\n')[0]})`);
+      throw new EvalError(`${file}: the feature network fails on [${batch}, ${channels}, ${size}, ${size}] images (${firstLine(e)})`, 'export it for these images, or pass another network', { cause: e });
     }
     const out = probe[output].shape;
     if (out.length !== 2 || out[0] !== batch) {
       await session.release();
-      throw new EvalError(`${file}: the feature network's output '${output}' is [${out.join(', ')}] for a batch of ${batch}; it must be [B, D] features — export the pooled layer`);
+      throw new EvalError(`${file}: the feature network's output '${output}' is [${out.join(', ')}] for a batch of ${batch}; it must be [B, D] features`, 'export the pooled layer');
     }
     return new OnnxFeatures(file, out[1], session, input, output, batch, [channels, size, size]);
   }
@@ -70,7 +71,7 @@ export class OnnxFeatures implements FeatureExtractor {
   async features(images: Float32Array, n: number): Promise<Features> {
     const [c, h, w] = this.imageShape;
     const per = c * h * w;
-    if (images.length !== n * per) throw new EvalError(`${this.name} was opened for ${c}×${h}×${w} images; got ${images.length} values for ${n} image(s)`);
+    if (images.length !== n * per) throw new EvalError(`${this.name} was opened for ${c}×${h}×${w} images; got ${images.length} values for ${n} image(s)`, `pass ${n} image(s) of ${c}×${h}×${w} values`);
     const out = new Float32Array(n * this.dim);
     const x = new Float32Array(this.batch * per);
     for (let i = 0; i < n; i += this.batch) {

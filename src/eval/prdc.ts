@@ -6,7 +6,7 @@
 //   density   = (1/k) · mean over generated samples of how many real balls hold it
 //   coverage  = fraction of real samples whose nearest generated sample is inside its ball.
 // Comparisons are strict (<) as in prdc. Distances are Euclidean; we compare squares.
-import { type Features, checkFeatures } from './features.ts';
+import { EvalError, type Features, checkFeatures } from './features.ts';
 
 export interface Prdc {
   precision: number;
@@ -55,7 +55,7 @@ export function kthNeighbourRadii(f: Features, k: number): Float64Array {
 
 /** PRDC of generated features `fake` against `real`, with k nearest neighbours (default 3). */
 export function prdc(real: Features, fake: Features, k = PRDC_K): Prdc {
-  if (!Number.isInteger(k) || k < 1) throw new Error(`PRDC: k must be a whole number ≥ 1, got ${k}`);
+  if (!Number.isInteger(k) || k < 1) throw new EvalError(`PRDC: k must be a whole number ≥ 1, got ${k}`, 'pass --k 1 or more');
   checkFeatures('PRDC', real, fake, k + 1, `k = ${k} neighbours besides itself`);
   const realRadii = kthNeighbourRadii(real, k);
   const fakeRadii = kthNeighbourRadii(fake, k);

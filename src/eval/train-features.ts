@@ -36,7 +36,7 @@ export interface TrainedFeatures {
 }
 
 function requireLabels(set: ImageSet): (i: number) => number {
-  if (!set.label) throw new EvalError(`${set.name} has no class labels — the feature net trains on labels; use fashion or emoji, or pass an ONNX feature network`);
+  if (!set.label) throw new EvalError(`${set.name} has no class labels`, 'the feature net trains on labels; use fashion or emoji, or pass an ONNX feature network');
   return set.label;
 }
 
@@ -45,14 +45,14 @@ function batchLabels(set: ImageSet, indices: ArrayLike<number>, classes: number)
   const label = requireLabels(set);
   return BigInt64Array.from(Array.from(indices, (i) => {
     const y = label.call(set, i);
-    if (!Number.isInteger(y) || y < 0 || y >= classes) throw new EvalError(`${set.name}: image ${i} has label ${y}, outside 0..${classes - 1} — set classes in the config`);
+    if (!Number.isInteger(y) || y < 0 || y >= classes) throw new EvalError(`${set.name}: image ${i} has label ${y}, outside 0..${classes - 1}`, 'set classes in the config');
     return BigInt(y);
   }));
 }
 
 export function checkSetShape(set: ImageSet, channels: number, size: number, what: string): void {
   if (set.channels !== channels || set.size !== size) {
-    throw new EvalError(`${set.name} has ${set.size}×${set.size} images with ${set.channels} channel(s) but ${what} takes ${size}×${size} with ${channels}`);
+    throw new EvalError(`${set.name} has ${set.size}×${set.size} images with ${set.channels} channel(s) but ${what} takes ${size}×${size} with ${channels}`, 'use data of that size, or train a feature net for it');
   }
 }
 
@@ -62,7 +62,7 @@ export async function trainFeatureNet(o: FeatureTrainOptions): Promise<TrainedFe
     requireLabels(set);
     checkSetShape(set, c.channels, c.imageSize, 'the feature net');
   }
-  if (o.train.count < c.batch) throw new EvalError(`${o.train.name} has ${o.train.count} images, fewer than one batch of ${c.batch} — pass a smaller --batch`);
+  if (o.train.count < c.batch) throw new EvalError(`${o.train.name} has ${o.train.count} images, fewer than one batch of ${c.batch}`, 'pass a smaller --batch');
   const start = performance.now();
   const g = new Graph();
   const x = g.input('images', [c.batch, c.channels, c.imageSize, c.imageSize]);
@@ -120,7 +120,7 @@ export interface FeatureRunOptions extends FeatureTrainOptions {
 
 /** Trains a feature net and saves it to `out` (a new directory). */
 export async function runFeatureTraining(o: FeatureRunOptions): Promise<TrainedFeatures> {
-  if (findCheckpoint(o.out)) throw new EvalError(`${o.out} already holds a checkpoint — choose another --out`);
+  if (findCheckpoint(o.out)) throw new EvalError(`${o.out} already holds a checkpoint`, 'choose another --out');
   const trained = await trainFeatureNet(o);
   await saveFeatureNet(o.out, trained.net, trained.info, featureCard(o, trained.info));
   return trained;

@@ -16,9 +16,10 @@ import { transformer, transformerStep } from '../models/transformer.ts';
 import { crossEntropy } from '../nn/losses.ts';
 import { Scope } from '../nn/scope.ts';
 import type { UnmaskModel } from './model.ts';
+import { ModelError } from './model-format.ts';
 
 export function assertCausal(c: PriorConfig): void {
-  if (!c.causal) throw new Error('this prior is the absorbing (bidirectional) model, not the autoregressive twin; use the absorbing sampler and ELBO');
+  if (!c.causal) throw new ModelError('this prior is the absorbing (bidirectional) model, not the autoregressive twin', 'use the absorbing sampler and ELBO');
 }
 
 /**
@@ -115,8 +116,8 @@ export class AutoregressiveSampler {
   /** Token grids [n, N] in raster order. */
   async sample(o: AutoregressiveSampleOptions): Promise<Int32Array> {
     const { n: count, seed = 0, temperature = 1 } = o;
-    if (!Number.isInteger(count) || count < 1) throw new SampleError(`n must be a whole number ≥ 1, got ${count}`);
-    if (!(temperature > 0) || !Number.isFinite(temperature)) throw new SampleError(`temperature must be > 0, got ${temperature} — pass a positive --temp`);
+    if (!Number.isInteger(count) || count < 1) throw new SampleError(`n must be a whole number ≥ 1, got ${count}`, 'ask for 1 or more images');
+    if (!(temperature > 0) || !Number.isFinite(temperature)) throw new SampleError(`temperature must be > 0, got ${temperature}`, 'pass a positive --temp');
     const k = this.config.codebookSize;
     const n = this.config.latent * this.config.latent;
     const rowsPer = Math.min(this.chunk, count);
@@ -169,7 +170,7 @@ export class Decoder {
 
   /** log p(token t | tokens < t) [batch, K], given each row's token t − 1 in `prev` [batch] (ignored at t = 0). */
   async next(prev: BigInt64Array): Promise<Float32Array> {
-    if (this.t >= this.n) throw new SampleError(`the decoder has produced all ${this.n} positions`);
+    if (this.t >= this.n) throw new SampleError(`the decoder has produced all ${this.n} positions`, 'start a new decoder for the next grids');
     const feeds: Record<string, Float32Array | BigInt64Array> = { prev, t: BigInt64Array.of(BigInt(this.t)) };
     this.keys.forEach((c, i) => (feeds[`cache.${i}.key`] = c));
     this.values.forEach((c, i) => (feeds[`cache.${i}.value`] = c));

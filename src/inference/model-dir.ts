@@ -4,11 +4,11 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findCheckpoint, loadParams } from '../engine/checkpoint.ts';
+import { findCheckpoint, loadParams, samplingWeightsFile } from '../engine/checkpoint.ts';
 import { decodeSafetensors, paramsFromTensors } from '../engine/safetensors.ts';
 import { parseVqganConfig } from '../models/vqgan-config.ts';
 import { UnmaskModel } from './model.ts';
-import { type ModelFiles, ModelError, PRIOR_KIND, TOKENIZER_FILE, VQGAN_KIND, parseModelConfig } from './model-format.ts';
+import { type ModelFiles, ModelError, PRIOR_KIND, TOKENIZER_FILE, VQGAN_KIND, checkKind, parseModelConfig } from './model-format.ts';
 import { Tokenizer } from './tokenizer.ts';
 
 /** The folder of models that ship with unmask. */
@@ -21,7 +21,7 @@ export function resolveModel(nameOrPath: string): string {
   const embedded = join(MODELS_DIR, nameOrPath);
   if (/^[a-z0-9-]+$/.test(nameOrPath) && findCheckpoint(embedded)) return embedded;
   const names = listModels().map((m) => m.name);
-  throw new ModelError(`no model '${nameOrPath}' — pass a run directory, or one of: ${names.length ? names.join(', ') : '(no embedded models installed)'}`);
+  throw new ModelError(`no model '${nameOrPath}'`, `pass a run directory, or one of: ${names.length ? names.join(', ') : '(no embedded models installed)'}`);
 }
 
 export interface ModelInfo {
@@ -48,16 +48,12 @@ export function loadTokenizer(nameOrPath: string): Tokenizer {
   const dir = resolveModel(nameOrPath);
   const at = findCheckpoint(dir)!;
   const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string; tokenizer?: unknown };
-  if (raw.kind === VQGAN_KIND) {
-    const { kind: _, ...config } = raw;
-    const ema = join(at, 'ema.safetensors');
-    return Tokenizer.fromParams(parseVqganConfig(config), loadParams(existsSync(ema) ? ema : join(at, 'params.safetensors')));
-  }
+  if (raw.kind === VQGAN_KIND) return Tokenizer.fromParams(parseVqganConfig(checkKind(raw, VQGAN_KIND, dir)), loadParams(samplingWeightsFile(at)));
   if (raw.kind === PRIOR_KIND) {
     const bytes = readFileSync(join(at, TOKENIZER_FILE));
     return Tokenizer.fromParams(parseVqganConfig(raw.tokenizer), paramsFromTensors(decodeSafetensors(new Uint8Array(bytes), join(at, TOKENIZER_FILE)).tensors));
   }
-  throw new ModelError(`${dir} is not an unmask model (kind '${raw.kind ?? 'none'}') — pass a run of unmask train vqgan or train prior`);
+  throw new ModelError(`${dir} is not an unmask model (kind '${raw.kind ?? 'none'}')`, 'pass a run of unmask train vqgan or train prior');
 }
 
 export interface ModelFilePaths {
@@ -77,14 +73,13 @@ export interface ModelFilePaths {
 export function modelFilePaths(nameOrDir: string): ModelFilePaths {
   const dir = resolveModel(nameOrDir);
   const at = findCheckpoint(dir);
-  if (!at) throw new ModelError(`${dir} is not an unmask model (no state.json); pass a directory made by 'unmask train prior' or listed by 'unmask models'`);
+  if (!at) throw new ModelError(`${dir} is not an unmask model (no state.json)`, "pass a directory made by 'unmask train prior' or listed by 'unmask models'");
   parseModelConfig(readFileSync(join(at, 'config.json'), 'utf8'), dir);
-  const ema = join(at, 'ema.safetensors');
   const card = join(at, 'model-card.md');
   return {
     dir,
     config: join(at, 'config.json'),
-    weights: existsSync(ema) ? ema : join(at, 'params.safetensors'),
+    weights: samplingWeightsFile(at),
     tokenizer: join(at, TOKENIZER_FILE),
     card: existsSync(card) ? card : null,
   };
@@ -93,7 +88,7 @@ export function modelFilePaths(nameOrDir: string): ModelFilePaths {
 export function readModelDir(nameOrDir: string): { dir: string; files: ModelFiles } {
   const p = modelFilePaths(nameOrDir);
   const read = (path: string): Buffer => {
-    if (!existsSync(path)) throw new ModelError(`${path}: file not found — the model directory is incomplete; export or copy it again`);
+    if (!existsSync(path)) throw new ModelError(`${path}: file not found`, 'the model directory is incomplete; export or copy it again');
     return readFileSync(path);
   };
   return {

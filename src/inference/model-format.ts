@@ -1,11 +1,23 @@
 // The model directory format, shared by the code that writes model directories (training, export) and
-// the code that reads them (Node and browser): checkpoint kinds, file names, and config.json's check.
-// A leaf module: it imports nothing of unmask's, so readers and writers never import each other.
+// the code that reads them (Node and browser): checkpoint kinds and their check, file names, and
+// config.json's parsing.
+// A leaf module (it imports only the error type), so readers and writers never import each other.
+import { UnmaskError } from '../errors.ts';
 
 /** config.json's `kind` for a prior run or an exported model. */
 export const PRIOR_KIND = 'unmask-prior';
 /** config.json's `kind` for a VQGAN run. */
 export const VQGAN_KIND = 'unmask-vqgan';
+/** config.json's `kind` for a feature network (`unmask train features`). */
+export const FEATURES_KIND = 'unmask-features';
+
+export type CheckpointKind = typeof PRIOR_KIND | typeof VQGAN_KIND | typeof FEATURES_KIND;
+
+const KINDS: Record<CheckpointKind, { holds: string; command: string }> = {
+  [PRIOR_KIND]: { holds: 'a prior', command: 'unmask train prior' },
+  [VQGAN_KIND]: { holds: 'a VQGAN', command: 'unmask train vqgan' },
+  [FEATURES_KIND]: { holds: 'a feature network', command: 'unmask train features' },
+};
 /** The copy of the tokenizer's weights inside a model directory. */
 export const TOKENIZER_FILE = 'tokenizer.safetensors';
 
@@ -21,20 +33,27 @@ export interface ModelFiles {
   card?: string | null;
 }
 
-export class ModelError extends Error {
+export class ModelError extends UnmaskError {
   override name = 'ModelError';
 }
 
+/** A checkpoint's config.json (parsed) without its `kind`, after checking that the kind is `kind`. */
+export function checkKind(config: unknown, kind: CheckpointKind, source: string): Record<string, unknown> {
+  const { kind: found, ...rest } = (config ?? {}) as { kind?: unknown };
+  if (found !== kind) {
+    throw new ModelError(`${source} holds a ${typeof found === 'string' ? found : 'unknown'} checkpoint, not ${KINDS[kind].holds}`, `pass a directory made by '${KINDS[kind].command}'`);
+  }
+  return rest;
+}
+
 /** config.json of a model directory, checked to be a prior's (not a VQGAN run's). */
-export function parseModelConfig(text: string, source: string): { kind: string; prior: unknown; tokenizer: unknown } {
-  let raw: { kind?: string; prior?: unknown; tokenizer?: unknown };
+export function parseModelConfig(text: string, source: string): { prior: unknown; tokenizer: unknown } {
+  let raw: unknown;
   try {
     raw = JSON.parse(text);
-  } catch {
-    throw new ModelError(`${source}: config.json is not JSON — pass a directory made by 'unmask train prior' or 'unmask export'`);
+  } catch (e) {
+    throw new ModelError(`${source}: config.json is not JSON`, `pass a directory made by 'unmask train prior' or 'unmask export'`, { cause: e });
   }
-  if (raw.kind !== PRIOR_KIND) {
-    throw new ModelError(`${source} holds a ${raw.kind ?? 'unknown'} checkpoint, not a prior; pass a directory made by 'unmask train prior'`);
-  }
-  return { kind: raw.kind, prior: raw.prior, tokenizer: raw.tokenizer };
+  const { prior, tokenizer } = checkKind(raw, PRIOR_KIND, source);
+  return { prior, tokenizer };
 }

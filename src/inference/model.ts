@@ -131,7 +131,7 @@ export class UnmaskModel {
   /** The absorbing prior's denoiser, for every task that fills masked tokens. */
   denoiser(): PriorDenoiser {
     if (this.prior.causal) {
-      throw new ModelError(`${this.dir} holds the autoregressive baseline (a causal prior): it only generates, left to right; complete, inpaint, stitch and extend need an absorbing prior`);
+      throw new ModelError(`${this.dir} holds the autoregressive baseline (a causal prior): it only generates, left to right`, 'complete, inpaint, stitch and extend need an absorbing prior; pass one');
     }
     this.denoiserCache ??= new PriorDenoiser(this.prior, this.priorParams);
     return this.denoiserCache;

@@ -6,8 +6,9 @@ import type { SamplerName } from '../diffusion/samplers.ts';
 import { WindowDenoiser } from '../diffusion/windows.ts';
 import { sampleAutoregressive } from './autoregressive.ts';
 import type { UnmaskModel } from './model.ts';
+import { UnmaskError } from '../errors.ts';
 
-export class TaskError extends Error {
+export class TaskError extends UnmaskError {
   override name = 'TaskError';
 }
 
@@ -95,7 +96,7 @@ export async function decodePartial(model: UnmaskModel, tokens: Int32Array, n: n
 async function encodeOne(model: UnmaskModel, image: Images, what: string): Promise<Int32Array> {
   const c = model.tokenizer.config;
   if (image.channels !== c.channels || image.height !== c.imageSize || image.width !== c.imageSize) {
-    throw new TaskError(`${what} is ${image.width}×${image.height} with ${image.channels} channel(s); this model takes ${c.imageSize}×${c.imageSize} with ${c.channels} — resize it first`);
+    throw new TaskError(`${what} is ${image.width}×${image.height} with ${image.channels} channel(s); this model takes ${c.imageSize}×${c.imageSize} with ${c.channels}`, 'resize it first');
   }
   return Int32Array.from(await model.tokenizer.encode(image.data.subarray(0, c.channels * c.imageSize * c.imageSize), 1), Number);
 }
@@ -115,7 +116,7 @@ export async function generate(model: UnmaskModel, o: TaskOptions): Promise<Task
 
 /** Token (i, j) is regenerated when any pixel of its f×f patch is masked (mask > 0.5). */
 export function tokenMaskFromPixelMask(mask: Float32Array, height: number, width: number, f: number): Uint8Array {
-  if (height % f !== 0 || width % f !== 0) throw new TaskError(`mask size ${width}×${height} is not a multiple of the ${f}-pixel token size`);
+  if (height % f !== 0 || width % f !== 0) throw new TaskError(`mask size ${width}×${height} is not a multiple of the ${f}-pixel token size`, `give a mask whose sides are multiples of ${f}`);
   const h = height / f, w = width / f;
   const out = new Uint8Array(h * w);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if (mask[y * width + x] > 0.5) out[Math.floor(y / f) * w + Math.floor(x / f)] = 1;
@@ -125,7 +126,7 @@ export function tokenMaskFromPixelMask(mask: Float32Array, height: number, width
 /** A pixel mask with 1 inside the box, after checking the box lies within the image. */
 export function boxMask(box: Box, width: number, height: number): Float32Array {
   const ok = [box.x, box.y, box.w, box.h].every(Number.isInteger) && box.x >= 0 && box.y >= 0 && box.w > 0 && box.h > 0 && box.x + box.w <= width && box.y + box.h <= height;
-  if (!ok) throw new TaskError(`box ${box.x},${box.y},${box.w},${box.h} is not inside the ${width}×${height} image (x,y ≥ 0, w,h > 0, x+w ≤ ${width}, y+h ≤ ${height})`);
+  if (!ok) throw new TaskError(`box ${box.x},${box.y},${box.w},${box.h} is not inside the ${width}×${height} image`, `give whole pixels with x,y ≥ 0, w,h > 0, x+w ≤ ${width}, y+h ≤ ${height}`);
   const m = new Float32Array(width * height);
   for (let y = box.y; y < box.y + box.h; y++) m.fill(1, y * width + box.x, y * width + box.x + box.w);
   return m;
@@ -134,10 +135,10 @@ export function boxMask(box: Box, width: number, height: number): Float32Array {
 /** Regenerates the tokens under the white (> 0.5) pixels of `mask` [H·W]; keeps the rest of `image`. */
 export async function inpaint(model: UnmaskModel, image: Images, mask: Float32Array, o: TaskOptions): Promise<TaskResult> {
   const c = model.tokenizer.config;
-  if (mask.length !== image.width * image.height) throw new TaskError(`the mask has ${mask.length} pixels but the image is ${image.width}×${image.height}; give a mask of the image's size`);
+  if (mask.length !== image.width * image.height) throw new TaskError(`the mask has ${mask.length} pixels but the image is ${image.width}×${image.height}`, "give a mask of the image's size");
   const given = await encodeOne(model, image, 'the image');
   const regen = tokenMaskFromPixelMask(mask, c.imageSize, c.imageSize, model.tokenizer.pixelsPerToken);
-  if (!regen.some(Boolean)) throw new TaskError('the mask selects no pixels; paint white where the image should be regenerated');
+  if (!regen.some(Boolean)) throw new TaskError('the mask selects no pixels', 'paint white where the image should be regenerated');
   return fill(model, model.denoiser(), given, regen.map((v) => 1 - v), o);
 }
 
@@ -161,7 +162,7 @@ export async function complete(model: UnmaskModel, image: Images, keep: KeepRegi
 export async function stitch(model: UnmaskModel, left: Images, right: Images, seam: number, o: TaskOptions): Promise<TaskResult> {
   const d = model.denoiser();
   const [h, w] = d.grid;
-  if (!Number.isInteger(seam) || seam < 1 || seam > w - 2) throw new TaskError(`seam must be 1..${w - 2} token columns, got ${seam}`);
+  if (!Number.isInteger(seam) || seam < 1 || seam > w - 2) throw new TaskError(`seam must be 1..${w - 2} token columns, got ${seam}`, `pass a seam from 1 to ${w - 2}`);
   const a = await encodeOne(model, left, 'the left image');
   const b = await encodeOne(model, right, 'the right image');
   const start = Math.floor((w - seam) / 2);
@@ -192,7 +193,7 @@ export async function extend(model: UnmaskModel, o: ExtendOptions): Promise<Task
   const f = model.tokenizer.pixelsPerToken;
   const s = model.tokenizer.config.imageSize;
   if (o.width < s || o.height < s || o.width % f || o.height % f) {
-    throw new TaskError(`extend needs a size of at least ${s}×${s} in multiples of ${f} pixels, got ${o.width}×${o.height}`);
+    throw new TaskError(`extend needs a size of at least ${s}×${s} in multiples of ${f} pixels, got ${o.width}×${o.height}`, `pass a width and height of ${s} or more, multiples of ${f}`);
   }
   const base = model.denoiser();
   const [bh, bw] = base.grid;
@@ -203,7 +204,7 @@ export async function extend(model: UnmaskModel, o: ExtendOptions): Promise<Task
   if (o.image) {
     const at = o.at ?? { x: 0, y: 0 };
     if (at.x % f || at.y % f || at.x < 0 || at.y < 0 || at.x + s > o.width || at.y + s > o.height) {
-      throw new TaskError(`the image must sit inside the canvas at multiples of ${f} pixels; got (${at.x}, ${at.y}) on ${o.width}×${o.height}`);
+      throw new TaskError(`the image at (${at.x}, ${at.y}) does not sit inside the ${o.width}×${o.height} canvas at multiples of ${f} pixels`, `place it at multiples of ${f} with the whole image on the canvas`);
     }
     const codes = await encodeOne(model, o.image, 'the image');
     for (let y = 0; y < bh; y++)
@@ -213,6 +214,6 @@ export async function extend(model: UnmaskModel, o: ExtendOptions): Promise<Task
         known[i] = 1;
       }
   }
-  if (o.steps > H * W) throw new TaskError(`steps must be at most ${H * W} for this canvas`);
+  if (o.steps > H * W) throw new TaskError(`steps must be at most ${H * W} for this canvas, got ${o.steps}`, `pass --steps ${H * W} or fewer`);
   return fill(model, denoiser, given, known, o);
 }

@@ -43,7 +43,7 @@ export function checkPerceptualNet(file: string, channels: number, size: number)
   try {
     featuresOf(net, x);
   } catch (e) {
-    if (e instanceof GraphError) throw new OnnxImportError(`${file}: ${e.message}`);
+    if (e instanceof GraphError) throw new OnnxImportError(`${file}: ${e.message}`, 'export the network for these images, or choose another', { cause: e });
     throw e;
   }
   return net;

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageSet } from '../data/image-set.ts';
 import type { LatentSet } from '../data/latent-set.ts';
-import { writeFileAtomic } from '../engine/checkpoint.ts';
+import { writeFileAtomic } from '../engine/files.ts';
 import type { ParamStore } from '../engine/params.ts';
 import type { Tokenizer } from '../inference/tokenizer.ts';
 

@@ -64,12 +64,12 @@ interface Opened {
 
 function open(o: PriorRunOptions): Opened {
   if (findCheckpoint(o.out)) {
-    if (!o.resume) throw new RunError(`${o.out} already holds a training run; pass --resume to continue it, or choose another --out`);
+    if (!o.resume) throw new RunError(`${o.out} already holds a training run`, 'pass --resume to continue it, or choose another --out');
     const r = loadPriorCheckpoint(o.out);
     const extra = r.extra as { history?: PriorEval[]; seconds?: number };
     return { config: r.prior, tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams), tokenizerConfig: r.tokenizer, tokenizerParams: r.tokenizerParams, state: r.state, resumed: true, history: extra.history ?? [], seconds: extra.seconds ?? 0 };
   }
-  if (!o.vqgan) throw new RunError('a new prior needs --vqgan RUN, the tokenizer trained by unmask train vqgan');
+  if (!o.vqgan) throw new RunError('a new prior needs a tokenizer', 'pass --vqgan RUN, a run of unmask train vqgan');
   const vq = loadVqganCheckpoint(o.vqgan);
   const config = parsePriorConfig({ ...o.config, codebookSize: vq.config.codebookSize, latent: latentSize(vq.config) });
   return {
@@ -88,7 +88,7 @@ export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainSt
   const run = open(o);
   const vq = run.tokenizerConfig;
   if (o.train.channels !== vq.channels || o.train.size !== vq.imageSize) {
-    throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the tokenizer takes ${vq.imageSize}×${vq.imageSize} with ${vq.channels}`);
+    throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the tokenizer takes ${vq.imageSize}×${vq.imageSize} with ${vq.channels}`, 'use the data the tokenizer was trained on');
   }
   const key = tokenizerHash(vq, run.tokenizerParams);
   const train = await encodeDataset(run.tokenizer, key, o.train, o.cacheDir, o.onEncode);

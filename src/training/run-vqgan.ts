@@ -7,6 +7,7 @@ import { checkPerceptualNet, describeFit, perceptualNet } from '../models/percep
 import { type VqganConfig, latentSize, parseVqganConfig } from '../models/vqgan-config.ts';
 import { perplexity, initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganEval, type VqganStepInfo, VqganTrainer, type VqganTrainState } from './train-vqgan.ts';
 import { psnr } from '../inference/tokenizer.ts';
+import { UnmaskError } from '../errors.ts';
 
 export interface VqganRunOptions {
   out: string;
@@ -33,7 +34,7 @@ export interface VqganRunOptions {
   onCheckpoint?: (info: VqganEval & { dir: string }) => void;
 }
 
-export class RunError extends Error {
+export class RunError extends UnmaskError {
   override name = 'RunError';
 }
 
@@ -41,14 +42,14 @@ export class RunError extends Error {
 function open(o: VqganRunOptions): { config: VqganConfig; state: VqganTrainState; resumed: boolean } {
   const existing = findCheckpoint(o.out);
   if (existing && !o.resume) {
-    throw new RunError(`${o.out} already holds a training run; pass --resume to continue it, or choose another --out`);
+    throw new RunError(`${o.out} already holds a training run`, 'pass --resume to continue it, or choose another --out');
   }
   if (existing) {
     const { config, state } = loadVqganCheckpoint(o.out);
     const resumed = withScheduleOverrides(config, o.overrides ?? {});
     const sha = checkPerceptual(resumed);
     if (sha && state.perceptualSha256 && sha !== state.perceptualSha256) {
-      throw new RunError(`${resumed.perceptual} has changed since the run started (sha256 ${state.perceptualSha256.slice(0, 12)}…, now ${sha.slice(0, 12)}…) — restore the file or start a new run`);
+      throw new RunError(`${resumed.perceptual} has changed since the run started (sha256 ${state.perceptualSha256.slice(0, 12)}…, now ${sha.slice(0, 12)}…)`, 'restore the file or start a new run');
     }
     state.perceptualSha256 ??= sha;
     return { config: resumed, state, resumed: true };
@@ -65,7 +66,7 @@ function checkPerceptual(c: VqganConfig): string | undefined {
 
 function checkData(o: VqganRunOptions, config: VqganConfig): void {
   if (o.train.channels !== config.channels || o.train.size !== config.imageSize) {
-    throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the model takes ${config.imageSize}×${config.imageSize} with ${config.channels} — use matching data or settings`);
+    throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the model takes ${config.imageSize}×${config.imageSize} with ${config.channels}`, 'use matching data or settings');
   }
 }
 
@@ -77,7 +78,7 @@ function withScheduleOverrides(config: VqganConfig, overrides: Partial<VqganConf
   for (const [k, v] of Object.entries(overrides)) {
     if ((SCHEDULE_KEYS as readonly string[]).includes(k)) Object.assign(out, { [k]: v });
     else if (JSON.stringify(v) !== JSON.stringify(config[k as keyof VqganConfig])) {
-      throw new RunError(`cannot change ${k} when resuming (the checkpoint has ${JSON.stringify(config[k as keyof VqganConfig])}) — only ${SCHEDULE_KEYS.join(', ')} may change`);
+      throw new RunError(`cannot change ${k} when resuming (the checkpoint has ${JSON.stringify(config[k as keyof VqganConfig])})`, `only ${SCHEDULE_KEYS.join(', ')} may change`);
     }
   }
   return parseVqganConfig(out);

@@ -16,7 +16,8 @@ import { Scope } from '../nn/scope.ts';
 import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { transformer } from '../models/transformer.ts';
-import { PRIOR_KIND, TOKENIZER_FILE } from '../inference/model-format.ts';
+import { UnmaskError } from '../errors.ts';
+import { ModelError, PRIOR_KIND, TOKENIZER_FILE, checkKind } from '../inference/model-format.ts';
 
 export interface PriorTrainState {
   step: number;
@@ -130,13 +131,12 @@ export function savePriorCheckpoint(
 /** Reads a prior checkpoint to resume training. */
 export function loadPriorCheckpoint(dir: string): { prior: PriorConfig; tokenizer: VqganConfig; tokenizerParams: ParamStore; state: PriorTrainState; extra: object } {
   const ck = loadCheckpoint(dir);
-  const raw = ck.config as { kind?: string; prior?: unknown; tokenizer?: unknown };
-  if (raw.kind !== PRIOR_KIND) throw new Error(`${dir} holds a ${raw.kind ?? 'unknown'} checkpoint, not a prior`);
+  const raw = checkKind(ck.config, PRIOR_KIND, dir);
   const prior = parsePriorConfig(raw.prior);
   const opt = ck.optimizers?.prior;
-  if (!opt || !ck.ema) throw new Error(`${dir} holds no optimizer state (an exported model?); train a new run instead of --resume`);
+  if (!opt || !ck.ema) throw new UnmaskError(`${dir} holds no optimizer state (an exported model?)`, 'train a new run instead of --resume');
   const bytes = ck.files?.[TOKENIZER_FILE];
-  if (!bytes) throw new Error(`${dir} has no ${TOKENIZER_FILE}`);
+  if (!bytes) throw new ModelError(`${dir} has no ${TOKENIZER_FILE}`, 'the run is incomplete; copy it again or train a new one');
   const times = new TimeSampler(prior.latent * prior.latent, prior.timeSampling);
   const extra = (ck.state.extra ?? {}) as { sqEma?: number[]; counts?: number[] };
   if (extra.sqEma) times.sqEma.set(extra.sqEma);

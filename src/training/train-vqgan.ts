@@ -11,7 +11,8 @@ import { TrainStep } from '../engine/trainstep.ts';
 import { diffAugmentFeeds, drawDiffAugment, parseDiffAugment } from '../models/diffaugment.ts';
 import { buildAeGraph, buildDiscGraph } from '../models/vqgan-loss.ts';
 import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
-import { VQGAN_KIND } from '../inference/model-format.ts';
+import { UnmaskError } from '../errors.ts';
+import { VQGAN_KIND, checkKind } from '../inference/model-format.ts';
 import { Tokenizer } from '../inference/tokenizer.ts';
 
 export interface VqganTrainState {
@@ -99,7 +100,7 @@ export function loadVqganCheckpoint(dir: string): { config: VqganConfig; state: 
   const ck = loadCheckpoint(dir);
   const config = vqganConfigOf(ck.config, dir);
   const { ae, disc } = ck.optimizers ?? {};
-  if (!ae || !disc || !ck.ema) throw new Error(`${dir} holds no optimizer state (an exported model?); train a new run instead of --resume`);
+  if (!ae || !disc || !ck.ema) throw new UnmaskError(`${dir} holds no optimizer state (an exported model?)`, 'train a new run instead of --resume');
   const extra = (ck.state.extra ?? {}) as { lastUsed?: number[]; reinitialised?: number; seconds?: number; history?: VqganEval[]; perceptualSha256?: string };
   return {
     config,
@@ -121,9 +122,7 @@ export function loadVqganCheckpoint(dir: string): { config: VqganConfig; state: 
 
 /** The validated VQGAN config stored in a checkpoint's config.json. */
 export function vqganConfigOf(raw: unknown, dir: string): VqganConfig {
-  const { kind, ...rest } = (raw ?? {}) as { kind?: string };
-  if (kind !== VQGAN_KIND) throw new Error(`${dir} is not a VQGAN checkpoint (kind '${kind ?? 'none'}'); pass a directory made by 'unmask train vqgan'`);
-  return parseVqganConfig(rest);
+  return parseVqganConfig(checkKind(raw, VQGAN_KIND, dir));
 }
 
 /** Runs training steps from `state.step` up to `until`, calling `onStep` after each. */

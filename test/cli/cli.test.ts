@@ -55,7 +55,7 @@ describe('unmask CLI', () => {
     expect(plain.err).toBe('unmask: /nonexistent/ref.jsonl: no such file — write it with /usr/bin/python3 bench/pytorch_engine.py > /nonexistent/ref.jsonl\n');
     const debug = await cli('--debug', 'bench', 'engine', '--reference', '/nonexistent/ref.jsonl');
     expect(debug.code).toBe(1);
-    expect(debug.err).toMatch(/^Error: .*\n\s+at /);
+    expect(debug.err).toMatch(/^UnmaskError: .*\n\s+at /);
     expect(debug.err.trimEnd().split('\n').at(-1)).toBe(plain.err.trimEnd());
   });
 

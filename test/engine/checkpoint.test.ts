@@ -12,8 +12,8 @@ import {
   loadParams,
   saveCheckpoint,
   saveParams,
-  writeFileAtomic,
 } from '../../src/engine/checkpoint.ts';
+import { writeFileAtomic } from '../../src/engine/files.ts';
 import { adamInit, adamUpdate, emaUpdate } from '../../src/engine/optim.ts';
 import { ParamStore } from '../../src/engine/params.ts';
 import { Rng } from '../../src/engine/rng.ts';

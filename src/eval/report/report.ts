@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { batchImages, encodePng, imageGrid } from '../../data/png.ts';
-import { writeFileAtomic } from '../../engine/checkpoint.ts';
+import { writeFileAtomic } from '../../engine/files.ts';
 import type { EvalReport, EvalResult, Quality } from '../evaluate.ts';
 import { lineChartPng } from './plot.ts';
 
