@@ -10,5 +10,5 @@ for (const s of indices) {
   const i = Number(s);
   const data = new Float32Array(val.channels * val.size * val.size);
   val.read(i, data, 0);
-  await writeImage(join(out, `${name}-val-${i}.png`), { channels: val.channels, height: val.size, width: val.size, data });
+  await writeImage(join(out, `${name}-val-${i}.png`), { n: 1, channels: val.channels, height: val.size, width: val.size, data });
 }

@@ -3,10 +3,11 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { join } from 'node:path';
-import { type Image, batchImages, imageGrid, readImage, upscale, writeImage } from '../data/png.ts';
+import { type Images, imageGrid, upscale } from '../data/images.ts';
+import { readImage, writeImage } from '../data/png.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { validationNll } from '../inference/autoregressive.ts';
-import { type Box, type Images, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodePartial, extend, generate, inpaint, stitch } from '../inference/tasks.ts';
+import { type Box, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodePartial, extend, generate, inpaint, stitch } from '../inference/tasks.ts';
 import { DEFAULT_MODEL, listModels, loadModel } from '../inference/model-dir.ts';
 import { UnmaskModel } from '../inference/model.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
@@ -46,7 +47,7 @@ async function runTask(
   flags: TaskFlags,
   model: UnmaskModel,
   run: (o: TaskOptions) => Promise<TaskResult>,
-  inputs: Image[] = [],
+  inputs: Images[] = [],
   grid?: [number, number],
 ): Promise<void> {
   const [h, w] = grid ?? [model.prior.latent, model.prior.latent];
@@ -74,12 +75,11 @@ async function runTask(
   }
   const seconds = (performance.now() - t0) / 1000;
   const im = result.images;
-  const results = batchImages(im.data, [im.n, im.channels, im.height, im.width]);
   // Inputs and the mask lead the first row when they have the results' size (not for extend's canvas).
   const lead = inputs.length && inputs[0].width === im.width && inputs[0].height === im.height
     ? [...inputs, maskImage(model, result.known, result.grid, im.channels)]
     : [];
-  await writeImage(flags.out, upscale(imageGrid([...lead, ...results], { cols: gridColumns(lead.length, flags.n) }), flags.scale));
+  await writeImage(flags.out, upscale(imageGrid([...lead, im], { cols: gridColumns(lead.length, flags.n) }), flags.scale));
   if (flags.frames) await writeFrames(flags.frames, model, frames, result, lead, flags.scale);
   const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, seed: flags.seed, seconds, seconds_per_image: seconds / flags.n };
   if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -92,26 +92,23 @@ function gridColumns(lead: number, n: number): number {
 }
 
 /** Decodes every step's grids; still-masked tokens are painted mid-grey. */
-async function writeFrames(dir: string, model: UnmaskModel, frames: Int32Array[], result: TaskResult, lead: Image[], scale: number): Promise<void> {
+async function writeFrames(dir: string, model: UnmaskModel, frames: Int32Array[], result: TaskResult, lead: Images[], scale: number): Promise<void> {
   const [h, w] = result.grid;
   const n = result.images.n;
   for (let s = 0; s < frames.length; s++) {
     const im = await decodePartial(model, frames[s], n, h, w);
-    const images = batchImages(im.data, [n, im.channels, im.height, im.width]);
-    await writeImage(join(dir, `frame-${String(s + 1).padStart(4, '0')}.png`), upscale(imageGrid([...lead, ...images], { cols: gridColumns(lead.length, n) }), scale));
+    await writeImage(join(dir, `frame-${String(s + 1).padStart(4, '0')}.png`), upscale(imageGrid([...lead, im], { cols: gridColumns(lead.length, n) }), scale));
   }
 }
 
 /** Reads an image at the model's size (scaled to cover, centre-cropped). */
-async function readModelImage(model: UnmaskModel, file: string): Promise<Image> {
+async function readModelImage(model: UnmaskModel, file: string): Promise<Images> {
   const c = model.tokenizer.config;
   return readImage(file, { channels: c.channels as 1 | 3, size: { width: c.imageSize, height: c.imageSize }, fit: 'cover' });
 }
 
-const asImages = (im: Image): Images => ({ n: 1, ...im });
-
 /** The token mask (white = generated) drawn at pixel scale with the image's channel count. */
-function maskImage(model: UnmaskModel, known: Uint8Array, grid: [number, number], channels: number): Image {
+function maskImage(model: UnmaskModel, known: Uint8Array, grid: [number, number], channels: number): Images {
   const f = model.tokenizer.pixelsPerToken;
   const [h, w] = grid;
   const width = w * f, height = h * f;
@@ -119,7 +116,7 @@ function maskImage(model: UnmaskModel, known: Uint8Array, grid: [number, number]
   for (let c = 0; c < channels; c++)
     for (let y = 0; y < height; y++)
       for (let x = 0; x < width; x++) data[(c * height + y) * width + x] = known[Math.floor(y / f) * w + Math.floor(x / f)] ? 0 : 1;
-  return { channels, height, width, data };
+  return { n: 1, channels, height, width, data };
 }
 
 function parseBox(v: string, flag: string): Box {
@@ -145,7 +142,7 @@ export function registerGenerate(program: Command): void {
       const keep: KeepRegion = flags.keep.startsWith('box:')
         ? { box: parseBox(flags.keep.slice(4), '--keep box') }
         : (['top', 'bottom', 'left', 'right'].includes(flags.keep) ? flags.keep : (() => { throw new UnmaskError(`--keep must be top, bottom, left, right or box:x,y,w,h, got '${flags.keep}'`, 'pass one of those'); })()) as KeepRegion;
-      await runTask(flags, model, (o) => complete(model, asImages(img), keep, o), [img]);
+      await runTask(flags, model, (o) => complete(model, img, keep, o), [img]);
       await model.release();
     });
 
@@ -166,7 +163,7 @@ export function registerGenerate(program: Command): void {
         }
         mask = m.data;
       }
-      await runTask(flags, model, (o) => inpaint(model, asImages(img), mask, o), [img]);
+      await runTask(flags, model, (o) => inpaint(model, img, mask, o), [img]);
       await model.release();
     });
 
@@ -178,7 +175,7 @@ export function registerGenerate(program: Command): void {
       const model = loadModel(flags.model);
       const left = await readModelImage(model, flags.left);
       const right = await readModelImage(model, flags.right);
-      await runTask(flags, model, (o) => stitch(model, asImages(left), asImages(right), flags.seam, o), [left, right]);
+      await runTask(flags, model, (o) => stitch(model, left, right, flags.seam, o), [left, right]);
       await model.release();
     });
 
@@ -195,7 +192,7 @@ export function registerGenerate(program: Command): void {
       const img = flags.in ? await readModelImage(model, flags.in) : undefined;
       const f = model.tokenizer.pixelsPerToken;
       const width = Number(m[1]), height = Number(m[2]);
-      await runTask(flags, model, (o) => extend(model, { ...o, width, height, stride: flags.stride, image: img && asImages(img), at: { x, y } }), [], [height / f, width / f]);
+      await runTask(flags, model, (o) => extend(model, { ...o, width, height, stride: flags.stride, image: img, at: { x, y } }), [], [height / f, width / f]);
       await model.release();
     });
 
@@ -209,7 +206,7 @@ export function registerGenerate(program: Command): void {
     .action(async (flags: { model: string; in: string; seed: number; json?: boolean }) => {
       const model = loadModel(flags.model);
       const img = await readModelImage(model, flags.in);
-      const codes = Int32Array.from(await model.tokenizer.encode(img.data, 1), Number);
+      const codes = await model.tokenizer.encode(img.data, 1);
       const n = model.prior.latent ** 2;
       const latents = { count: 1, tokens: codes };
       // The autoregressive baseline gives the exact NLL; the absorbing prior its ELBO (an upper bound).

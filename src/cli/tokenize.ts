@@ -42,7 +42,7 @@ export function registerTokenize(program: Command): void {
     .action(async (o: { model: string; in: string; out: string }) => {
       const tok = loadTokenizer(o.model);
       const img = await readFor(tok, o.in);
-      const codes = Array.from(await tok.encode(img.data, 1), Number);
+      const codes = Array.from(await tok.encode(img.data, 1));
       const h = tok.latent;
       const rows = Array.from({ length: h }, (_, y) => codes.slice(y * h, (y + 1) * h));
       writeFileAtomic(o.out, `${JSON.stringify({ height: h, width: h, codes: rows })}\n`);
@@ -72,8 +72,8 @@ export function registerTokenize(program: Command): void {
       const bad = flat.find((v) => v >= k);
       if (bad !== undefined) throw new UnmaskError(`${o.in}: code ${bad} is outside this model's codebook of ${k}`, 'use the model that encoded it');
       const f = tok.pixelsPerToken;
-      const data = await tok.decodeAt(BigInt64Array.from(flat, (v) => BigInt(v)), 1, parsed.height, parsed.width);
-      await writeImage(o.out, { channels: tok.config.channels, height: parsed.height * f, width: parsed.width * f, data });
+      const data = await tok.decodeAt(Int32Array.from(flat), 1, parsed.height, parsed.width);
+      await writeImage(o.out, { n: 1, channels: tok.config.channels, height: parsed.height * f, width: parsed.width * f, data });
       process.stderr.write(`wrote ${o.out}\n`);
       await tok.release();
     });

@@ -5,12 +5,13 @@
 // as report.md, report.json, plots and sample grids.
 import { cpus } from 'node:os';
 import type { ImageSet } from '../data/image-set.ts';
+import type { Images } from '../data/images.ts';
 import type { LatentSet } from '../data/latent-set.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import type { UnmaskModel } from '../inference/model.ts';
-import { type Images, generate } from '../inference/tasks.ts';
+import { generate } from '../inference/tasks.ts';
 import { EvalError, type FeatureExtractor, type Features, concatFeatures } from './features.ts';
 import { fid } from './fid.ts';
 import { loadFeatureNet } from './feature-net.ts';
@@ -229,8 +230,7 @@ async function validationBits(model: UnmaskModel, o: Settings): Promise<EvalRepo
   if (images === 0) return null;
   o.onProgress?.({ task: 'validation ELBO', done: 0, total: 1 });
   const tokens = model.prior.latent ** 2;
-  const codes = await model.tokenizer.encode(readImages(o.validation, 0, images), images);
-  const latents: LatentSet = { count: images, tokens: Int32Array.from(codes, Number) };
+  const latents: LatentSet = { count: images, tokens: await model.tokenizer.encode(readImages(o.validation, 0, images), images) };
   const times = Math.min(o.elboTimes ?? 16, tokens);
   const bitsPerToken = await validationElbo(model.prior, model.priorParams, latents, elboTimes(tokens, times), o.seed);
   const autoregressiveBitsPerToken = (await o.autoregressive?.bitsPerToken?.(latents)) ?? null;

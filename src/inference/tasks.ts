@@ -1,6 +1,7 @@
 // Every creative task is the same sampler with some tokens given (REFERENCE.md §3): generation (none),
 // completion (a region kept), inpainting (all but a region kept), stitching (two images' outer parts
 // kept, the seam generated) and extension (a grid larger than the model, through window averaging).
+import type { Images } from '../data/images.ts';
 import { type Denoiser, sampleTokens } from '../diffusion/sample.ts';
 import type { SamplerName } from '../diffusion/samplers.ts';
 import { WindowDenoiser } from '../diffusion/windows.ts';
@@ -10,15 +11,6 @@ import { UnmaskError } from '../errors.ts';
 
 export class TaskError extends UnmaskError {
   override name = 'TaskError';
-}
-
-/** CHW float images in [0, 1]: `n` of them, each channels×height×width. */
-export interface Images {
-  n: number;
-  channels: number;
-  height: number;
-  width: number;
-  data: Float32Array;
 }
 
 export interface TaskOptions {
@@ -66,7 +58,7 @@ async function fill(model: UnmaskModel, denoiser: Denoiser, given: Int32Array, k
 export async function decodeGrid(model: UnmaskModel, tokens: Int32Array, n: number, h: number, w: number): Promise<Images> {
   const tk = model.tokenizer;
   const f = tk.pixelsPerToken;
-  const data = await tk.decodeAt(BigInt64Array.from(tokens, (v) => BigInt(v)), n, h, w);
+  const data = await tk.decodeAt(tokens, n, h, w);
   return { n, channels: tk.config.channels, height: h * f, width: w * f, data };
 }
 
@@ -98,7 +90,7 @@ async function encodeOne(model: UnmaskModel, image: Images, what: string): Promi
   if (image.channels !== c.channels || image.height !== c.imageSize || image.width !== c.imageSize) {
     throw new TaskError(`${what} is ${image.width}×${image.height} with ${image.channels} channel(s); this model takes ${c.imageSize}×${c.imageSize} with ${c.channels}`, 'resize it first');
   }
-  return Int32Array.from(await model.tokenizer.encode(image.data.subarray(0, c.channels * c.imageSize * c.imageSize), 1), Number);
+  return model.tokenizer.encode(image.data.subarray(0, c.channels * c.imageSize * c.imageSize), 1);
 }
 
 /** Samples images from scratch; a causal prior (the autoregressive baseline) samples left to right, in N steps. */

@@ -71,29 +71,30 @@ export class Tokenizer {
   }
 
   /** Images [n, C, H, W] in [0, 1] → codes [n, h, w] (row-major). */
-  async encode(images: Float32Array, n: number): Promise<BigInt64Array> {
+  async encode(images: Float32Array, n: number): Promise<Int32Array> {
     const c = this.config;
     const per = c.channels * c.imageSize * c.imageSize;
     const tokens = this.latent * this.latent;
-    const out = new BigInt64Array(n * tokens);
+    const out = new Int32Array(n * tokens);
     const p = await this.encoderProgram();
     for (let i = 0; i < n; i += CHUNK) {
       const m = Math.min(CHUNK, n - i);
       const x = new Float32Array(CHUNK * per);
       x.set(images.subarray(i * per, (i + m) * per));
       const r = await p.run({ x });
-      out.set((r.codes.data as BigInt64Array).subarray(0, m * tokens), i * tokens);
+      const codes = r.codes.data as BigInt64Array;
+      for (let j = 0; j < m * tokens; j++) out[i * tokens + j] = Number(codes[j]);
     }
     return out;
   }
 
   /** Codes [n, latent, latent] → images [n, C, H, W] clamped to [0, 1]. */
-  decode(codes: BigInt64Array, n: number): Promise<Float32Array> {
+  decode(codes: Int32Array, n: number): Promise<Float32Array> {
     return this.decodeAt(codes, n, this.latent, this.latent);
   }
 
   /** Codes [n, h, w] of any grid size → images [n, C, h·f, w·f] clamped to [0, 1]. */
-  async decodeAt(codes: BigInt64Array, n: number, h: number, w: number): Promise<Float32Array> {
+  async decodeAt(codes: Int32Array, n: number, h: number, w: number): Promise<Float32Array> {
     const c = this.config;
     const f = this.pixelsPerToken;
     const per = c.channels * h * f * w * f;
@@ -104,7 +105,7 @@ export class Tokenizer {
     for (let i = 0; i < n; i += batch) {
       const m = Math.min(batch, n - i);
       const chunk = new BigInt64Array(batch * tokens);
-      chunk.set(codes.subarray(i * tokens, (i + m) * tokens));
+      for (let j = 0; j < m * tokens; j++) chunk[j] = BigInt(codes[i * tokens + j]);
       const r = await p.run({ codes: chunk });
       out.set((r.images.data as Float32Array).subarray(0, m * per), i * per);
     }

@@ -41,7 +41,7 @@ export async function encodeDataset(
     const images = new Float32Array(m * per);
     for (let j = 0; j < m; j++) set.read(i + j, images, j * per);
     const codes = await tokenizer.encode(images, m);
-    for (let j = 0; j < codes.length; j++) tokens[i * n + j] = Number(codes[j]);
+    tokens.set(codes, i * n);
     onProgress?.(i + m, set.count);
   }
   mkdirSync(cacheDir, { recursive: true });

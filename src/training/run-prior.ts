@@ -2,7 +2,8 @@
 // validation ELBO and sample grids at each checkpoint, atomic checkpoints that hold a complete model.
 import type { ImageSet } from '../data/image-set.ts';
 import type { LatentSet } from '../data/latent-set.ts';
-import { batchImages, encodePng, imageGrid } from '../data/png.ts';
+import { imageGrid } from '../data/images.ts';
+import { encodePng } from '../data/png.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
 import { findCheckpoint } from '../engine/checkpoint.ts';
 import type { ParamStore } from '../engine/params.ts';
@@ -127,8 +128,7 @@ async function checkpoint(o: PriorRunOptions, run: Opened, val: LatentSet): Prom
   const model = new UnmaskModel(o.out, run.tokenizer, run.config, s.ema, null);
   const samples = await generate(model, { n: 16, steps: Math.min(o.sampleSteps, run.config.latent ** 2), temperature: 0.9, seed: 0 });
   await model.releasePrior();
-  const im = samples.images;
-  const grid = imageGrid(batchImages(im.data, [im.n, im.channels, im.height, im.width]), { cols: 8 });
+  const grid = imageGrid([samples.images], { cols: 8 });
   savePriorCheckpoint(o.out, run.config, run.tokenizerConfig, run.tokenizerParams, s, { history: run.history, seconds: run.seconds }, {
     'model-card.md': priorCard(o, run),
     'samples.png': await encodePng(grid),

@@ -1,7 +1,8 @@
 // A whole VQGAN training run: start or resume, step with progress, evaluate and checkpoint periodically
 // (atomically, with a reconstruction grid and a model card), and stop cleanly on request.
 import type { ImageSet } from '../data/image-set.ts';
-import { batchImages, encodePng, imageGrid } from '../data/png.ts';
+import { imageGrid } from '../data/images.ts';
+import { encodePng } from '../data/png.ts';
 import { findCheckpoint } from '../engine/checkpoint.ts';
 import { checkPerceptualNet, describeFit, perceptualNet } from '../models/perceptual.ts';
 import { type VqganConfig, latentSize, parseVqganConfig } from '../models/vqgan-config.ts';
@@ -113,7 +114,7 @@ async function checkpoint(o: VqganRunOptions, config: VqganConfig, trainer: Vqga
   const codes = await tok.encode(images, n);
   const recon = await tok.decode(codes, n);
   await tok.release();
-  const used = new Set(Array.from(codes, Number)).size;
+  const used = new Set(codes).size;
   const result: VqganEval = {
     step: s.step,
     psnr: psnr(images, recon, n),
@@ -121,9 +122,9 @@ async function checkpoint(o: VqganRunOptions, config: VqganConfig, trainer: Vqga
     perplexity: perplexity(codes, config.codebookSize),
   };
   s.history = [...s.history.filter((h) => h.step !== s.step), result];
-  const shape = [n, config.channels, config.imageSize, config.imageSize] as const;
   const show = Math.min(8, n);
-  const grid = imageGrid([...batchImages(images, shape).slice(0, show), ...batchImages(recon, shape).slice(0, show)], { cols: show });
+  const first = (data: Float32Array) => ({ n: show, channels: config.channels, height: config.imageSize, width: config.imageSize, data: data.subarray(0, show * per) });
+  const grid = imageGrid([first(images), first(recon)], { cols: show });
   saveVqganCheckpoint(o.out, config, s, { 'model-card.md': vqganCard(o, config, s), 'reconstructions.png': await encodePng(grid) });
   o.onCheckpoint?.({ ...result, dir: o.out });
 }

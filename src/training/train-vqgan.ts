@@ -204,10 +204,10 @@ export class VqganTrainer {
     }
     emaUpdate(s.ema, s.params, c.emaDecay);
 
-    const indices = ae.outputs.indices.data as BigInt64Array;
+    const indices = Int32Array.from(ae.outputs.indices.data as BigInt64Array, Number);
     info.perplexity = perplexity(indices, c.codebookSize);
     s.step++;
-    for (const v of indices) s.lastUsed[Number(v)] = s.step;
+    for (const v of indices) s.lastUsed[v] = s.step;
     if (c.deadCodeSteps > 0 && s.step % c.deadCodeSteps === 0) {
       s.reinitialised += reviveDeadCodes(s, c, ae.outputs.z.data as Float32Array);
     }
@@ -236,9 +236,9 @@ function updateRunning(running: Float32Array, batch: Float32Array): void {
 }
 
 /** exp(entropy) of the code histogram: K when all K codes are used equally, 1 when one code is. */
-export function perplexity(indices: BigInt64Array, k: number): number {
+export function perplexity(indices: Int32Array, k: number): number {
   const counts = new Float64Array(k);
-  for (const v of indices) counts[Number(v)]++;
+  for (const v of indices) counts[v]++;
   let h = 0;
   for (const n of counts) {
     if (n > 0) {

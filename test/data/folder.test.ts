@@ -19,7 +19,7 @@ function folder(name: string): string {
 
 async function png(file: string, w: number, h: number, channels: 1 | 3 = 3) {
   const data = new Float32Array(channels * w * h).map((_, i) => (i % 7) / 7);
-  await writeImage(file, { channels, width: w, height: h, data });
+  await writeImage(file, { n: 1, channels, width: w, height: h, data });
 }
 
 describe('image folders', () => {

@@ -1,19 +1,20 @@
-// PNG in/out through sharp: exact round trips of 8-bit values, alpha composited on white, grids laid
-// out as computed by hand, and one-line errors that name the file.
+// PNG in/out through sharp: exact round trips of 8-bit values, alpha composited on white, grids written
+// as one PNG, and one-line errors that name the file.
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { batchImages, imageGrid, readImage, writeGrid, writeImage, type Image } from '../../src/data/png.ts';
+import { type Images, imageGrid } from '../../src/data/images.ts';
+import { encodePng, readImage, writeImage } from '../../src/data/png.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'unmask-png-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Values k/255 survive 8-bit PNG exactly (up to float rounding). */
-function ramp(channels: number, height: number, width: number): Image {
+function ramp(channels: number, height: number, width: number): Images {
   const data = new Float32Array(channels * height * width).map((_, i) => ((i * 37) % 256) / 255);
-  return { channels, height, width, data };
+  return { n: 1, channels, height, width, data };
 }
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
@@ -39,7 +40,7 @@ describe('png', () => {
 
   it('clamps out-of-range values when writing', async () => {
     const file = join(dir, 'clamp.png');
-    await writeImage(file, { channels: 1, height: 1, width: 3, data: new Float32Array([-0.5, 0.5, 1.5]) });
+    await writeImage(file, { n: 1, channels: 1, height: 1, width: 3, data: new Float32Array([-0.5, 0.5, 1.5]) });
     const back = await readImage(file, { channels: 1 });
     expect(Array.from(back.data)).toEqual([0, 128 / 255, 1].map(Math.fround));
   });
@@ -75,20 +76,13 @@ describe('png', () => {
     await expect(readImage(file, { channels: 1, size: { width: 4, height: 4 } })).rejects.toThrow(`${file}: is 8×4, 4×4 needed`);
   });
 
-  it('lays out a grid row-major with padding', () => {
-    const images = batchImages(new Float32Array([0.1, 0.2, 0.3]), [3, 1, 1, 1]);
-    const grid = imageGrid(images, { cols: 2, pad: 1, background: 1 });
-    // 2 rows × 2 cols of 1×1 images with 1 px padding: 5×5.
-    expect([grid.height, grid.width]).toEqual([5, 5]);
-    const at = (y: number, x: number) => grid.data[y * 5 + x];
-    expect([at(1, 1), at(1, 3), at(3, 1), at(3, 3), at(0, 0), at(2, 2)]).toEqual([0.1, 0.2, 0.3, 1, 1, 1].map(Math.fround));
-  });
-
   it('writes a grid file', async () => {
     const file = join(dir, 'nested', 'grid.png');
-    await writeGrid(file, batchImages(new Float32Array(4 * 3 * 8 * 8).fill(0.5), [4, 3, 8, 8]), { cols: 4 });
+    const batch: Images = { n: 4, channels: 3, height: 8, width: 8, data: new Float32Array(4 * 3 * 8 * 8).fill(0.5) };
+    await expect(encodePng(batch)).rejects.toThrow('encodePng: got 4 images, one PNG holds one — tile them into one with imageGrid');
+    await writeImage(file, imageGrid([batch], { cols: 4 }));
     const back = await readImage(file, { channels: 3 });
-    expect([back.height, back.width]).toEqual([8 + 4, 4 * 10 + 2]);
+    expect([back.n, back.height, back.width]).toEqual([1, 8 + 4, 4 * 10 + 2]);
   });
 
   it('says in one line which file is unreadable and what to do', async () => {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   mkdirSync(folder);
   for (let i = 0; i < 3; i++) {
     const data = Float32Array.from({ length: 3 * 32 * 32 }, (_, j) => ((i * 31 + j) % 97) / 96);
-    writeFileSync(join(folder, `p${i}.png`), await encodePng({ channels: 3, height: 32, width: 32, data }));
+    writeFileSync(join(folder, `p${i}.png`), await encodePng({ n: 1, channels: 3, height: 32, width: 32, data }));
   }
   const g = new Graph();
   g.output('features', F.reduceMean(g.input('images', [4, 3, 32, 32]), [2, 3]));

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
-import { type Images, boxMask, complete, decodeGrid, decodePartial, extend, generate, inpaint, stitch, tokenMaskFromPixelMask } from '../../src/inference/tasks.ts';
+import type { Images } from '../../src/data/images.ts';
+import { boxMask, complete, decodeGrid, decodePartial, extend, generate, inpaint, stitch, tokenMaskFromPixelMask } from '../../src/inference/tasks.ts';
 import { loadModel } from '../../src/inference/model-dir.ts';
 import type { UnmaskModel } from '../../src/inference/model.ts';
 import { initPriorState, savePriorCheckpoint } from '../../src/training/train-prior.ts';
@@ -66,7 +67,7 @@ describe('tasks', () => {
   it('inpaints only inside the mask and keeps every other token', async () => {
     const img = image(0);
     const r = await inpaint(model, img, boxMask({ x: 4, y: 4, w: 6, h: 6 }, 16, 16), opts);
-    const codes = Array.from(await model.tokenizer.encode(img.data, 1), Number);
+    const codes = Array.from(await model.tokenizer.encode(img.data, 1));
     const regen = tokenMaskFromPixelMask(boxMask({ x: 4, y: 4, w: 6, h: 6 }, 16, 16), 16, 16, 2);
     for (let b = 0; b < 2; b++) for (let i = 0; i < 64; i++) if (!regen[i]) expect(r.tokens[b * 64 + i]).toBe(codes[i]);
     expect(Array.from(r.known)).toEqual(Array.from(regen, (v) => 1 - v));
@@ -76,8 +77,8 @@ describe('tasks', () => {
     const c = await complete(model, image(1), 'left', opts);
     expect(c.known.filter(Boolean).length).toBe(32);
     const s = await stitch(model, image(1), image(2), 2, opts);
-    const a = Array.from(await model.tokenizer.encode(image(1).data, 1), Number);
-    const b = Array.from(await model.tokenizer.encode(image(2).data, 1), Number);
+    const a = Array.from(await model.tokenizer.encode(image(1).data, 1));
+    const b = Array.from(await model.tokenizer.encode(image(2).data, 1));
     for (let y = 0; y < 8; y++) {
       for (const x of [0, 1, 2]) expect(s.tokens[y * 8 + x]).toBe(a[y * 8 + x]);
       for (const x of [5, 6, 7]) expect(s.tokens[y * 8 + x]).toBe(b[y * 8 + x]);
@@ -90,7 +91,7 @@ describe('tasks', () => {
     expect(r.grid).toEqual([8, 12]);
     expect(r.images).toMatchObject({ width: 24, height: 16 });
     const o = await extend(model, { ...opts, n: 1, width: 24, height: 24, image: image(3), at: { x: 8, y: 0 } });
-    const codes = Array.from(await model.tokenizer.encode(image(3).data, 1), Number);
+    const codes = Array.from(await model.tokenizer.encode(image(3).data, 1));
     for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) expect(o.tokens[y * 12 + 4 + x]).toBe(codes[y * 8 + x]);
   });
 

@@ -3,7 +3,8 @@
 // evaluation section of a model card.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { batchImages, encodePng, imageGrid } from '../../data/png.ts';
+import { imageGrid } from '../../data/images.ts';
+import { encodePng } from '../../data/png.ts';
 import { writeFileAtomic } from '../../engine/files.ts';
 import type { EvalReport, EvalResult, Quality } from '../evaluate.ts';
 import { lineChartPng } from './plot.ts';
@@ -152,7 +153,7 @@ export async function writeReport(dir: string, result: EvalResult): Promise<stri
   });
   for (const [name, im] of Object.entries(result.grids)) {
     const cols = Math.min(8, im.n);
-    files[name] = await encodePng(imageGrid(batchImages(im.data, [im.n, im.channels, im.height, im.width]), { cols }));
+    files[name] = await encodePng(imageGrid([im], { cols }));
   }
   for (const [name, data] of Object.entries(files)) writeFileAtomic(join(dir, name), data);
   return Object.keys(files);

@@ -2,7 +2,7 @@
 // All model work happens in worker.ts; this file only turns the page's state into requests and draws
 // the replies. body[data-state] says where the page is (loading, ready, running, error), for CSS and
 // for the end-to-end tests.
-import type { Images } from '../../inference/tasks.ts';
+import type { Images } from '../../data/images.ts';
 import { MaskPainter, type MaskTool } from './mask.ts';
 import { drawImage, fitImage, pick } from './pixels.ts';
 import type { Backend, Keep, ModelEntry, ModelInfo, ModelList, Reply, Request, SampleSettings, Task } from './protocol.ts';

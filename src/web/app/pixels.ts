@@ -1,5 +1,5 @@
 // Between the library's images (CHW floats in [0, 1], one or three channels) and the page's canvases.
-import type { Images } from '../../inference/tasks.ts';
+import type { Images } from '../../data/images.ts';
 
 /** Image `index` of `images` as canvas pixels (grey models fill R, G and B alike). */
 export function toImageData(images: Images, index = 0): ImageData {

@@ -1,6 +1,6 @@
 // Messages between the page (main.ts) and the model worker (worker.ts), and the server's model list.
 import type { SamplerName } from '../../diffusion/samplers.ts';
-import type { Images } from '../../inference/tasks.ts';
+import type { Images } from '../../data/images.ts';
 
 /** One entry of GET /api/models. */
 export interface ModelEntry {

@@ -3,7 +3,8 @@
 // step it decodes the grids part-way, so the page shows the unmasking as it happens.
 import { setRuntime } from '../../engine/runtime.ts';
 import { webRuntime } from '../../engine/runtime-web.ts';
-import { type Images, type TaskOptions, type TaskResult, complete, decodePartial, extend, generate, inpaint, stitch } from '../../inference/tasks.ts';
+import type { Images } from '../../data/images.ts';
+import { type TaskOptions, type TaskResult, complete, decodePartial, extend, generate, inpaint, stitch } from '../../inference/tasks.ts';
 import type { ModelFiles } from '../../inference/model-format.ts';
 import { UnmaskModel } from '../../inference/model.ts';
 import type { Backend, ModelEntry, ModelInfo, Reply, Request, SampleSettings, Task } from './protocol.ts';
@@ -52,7 +53,7 @@ async function build(name: string, files: ModelFiles, providers: string[]): Prom
   const m = UnmaskModel.fromFiles(name, files);
   const t = m.tokenizer;
   try {
-    await t.decode(new BigInt64Array(t.latent * t.latent), 1);
+    await t.decode(new Int32Array(t.latent * t.latent), 1);
   } catch (e) {
     await m.release();
     throw e;

@@ -1,0 +1,33 @@
+// The host image type's pure helpers, against values worked out by hand.
+import { describe, expect, it } from 'vitest';
+import { type Images, imageAt, imageGrid, upscale } from '../../src/data/images.ts';
+
+describe('images', () => {
+  it('views image i of a batch without copying', () => {
+    const batch: Images = { n: 3, channels: 1, height: 1, width: 2, data: Float32Array.from([1, 2, 3, 4, 5, 6]) };
+    const second = imageAt(batch, 1);
+    expect([second.n, Array.from(second.data)]).toEqual([1, [3, 4]]);
+    expect(second.data.buffer).toBe(batch.data.buffer);
+    expect(() => imageAt(batch, 3)).toThrow('no image 3 in a batch of 3 — ask for an image from 0 to 2');
+  });
+
+  it('lays out every image of every batch row-major with padding', () => {
+    const one: Images = { n: 1, channels: 1, height: 1, width: 1, data: Float32Array.from([0.1]) };
+    const two: Images = { n: 2, channels: 1, height: 1, width: 1, data: Float32Array.from([0.2, 0.3]) };
+    const grid = imageGrid([one, two], { cols: 2, pad: 1, background: 1 });
+    // 2 rows × 2 cols of 1×1 images with 1 px padding: 5×5.
+    expect([grid.n, grid.height, grid.width]).toEqual([1, 5, 5]);
+    const at = (y: number, x: number) => grid.data[y * 5 + x];
+    expect([at(1, 1), at(1, 3), at(3, 1), at(3, 3), at(0, 0), at(2, 2)]).toEqual([0.1, 0.2, 0.3, 1, 1, 1].map(Math.fround));
+    expect(() => imageGrid([one, { ...two, width: 2, data: new Float32Array(4) }])).toThrow(/images differ in shape \(1×1×1 and 1×1×2\)/);
+  });
+
+  it('upscale repeats each pixel k×k per channel and image', () => {
+    const img: Images = { n: 2, channels: 1, height: 1, width: 2, data: Float32Array.from([1, 2, 3, 4]) };
+    const big = upscale(img, 2);
+    expect([big.n, big.width, big.height]).toEqual([2, 4, 2]);
+    expect(Array.from(big.data)).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+    expect(upscale(img, 1)).toBe(img);
+    expect(() => upscale(img, 0)).toThrow(/whole number/);
+  });
+});
