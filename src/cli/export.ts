@@ -1,8 +1,9 @@
 // `unmask export`: an inference-only copy of a trained model (EMA weights, float16 by default),
 // optionally with an `unmask eval` report's figures added to its model card.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { exportReference } from '../interop/export.ts';
 import type { EvalReport } from '../eval/evaluate.ts';
 import { cardEvaluation } from '../eval/report/report.ts';
 import { exportModel } from '../training/export.ts';
@@ -23,12 +24,19 @@ function reportSection(dir: string, run: string, out: string): string {
 export function registerExport(program: Command): void {
   program
     .command('export')
-    .description('write an inference-only model directory (EMA weights and tokenizer, float16) from a prior run')
-    .requiredOption('--model <run>', 'a run directory of unmask train prior')
+    .description('write an inference-only model directory (EMA weights and tokenizer, float16) from a prior run, or the reference implementation\'s torch files')
+    .requiredOption('--model <run>', 'a run directory of unmask train prior (or, with --format reference, any model or VQGAN run)')
     .requiredOption('--out <dir>', 'the model directory to write')
+    .addOption(new Option('--format <format>', 'unmask: a model directory; reference: vqgan_ema_<step>.th, absorbing_ema_<step>.th and hparams.json for the reference PyTorch code').choices(['unmask', 'reference']).default('unmask'))
     .option('--fp32', 'keep float32 weights (twice the size)')
     .option('--report <dir>', "add this unmask eval report's figures to the model card")
-    .action((o: { model: string; out: string; fp32?: boolean; report?: string }) => {
+    .action(async (o: { model: string; out: string; format: 'unmask' | 'reference'; fp32?: boolean; report?: string }) => {
+      if (o.format === 'reference') {
+        if (o.fp32 || o.report) throw new Error('--fp32 and --report apply to --format unmask — the reference files are float32 and carry no model card');
+        const r = await exportReference(o.model, o.out);
+        process.stderr.write(`wrote ${r.files.map((f) => join(o.out, f)).join(', ')} — load them in the reference code with torch.load and load_state_dict\n`);
+        return;
+      }
       const appendix = o.report ? reportSection(o.report, o.model, o.out) : '';
       const { bytes } = exportModel(o.model, o.out, !o.fp32, appendix);
       process.stderr.write(`wrote ${o.out}: ${(bytes / 1e6).toFixed(1)} MB of weights\n`);

@@ -10,6 +10,7 @@ import { registerBench } from './bench.ts';
 import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
 import { registerGenerate } from './generate.ts';
+import { registerImport } from './import.ts';
 import { registerServe } from './serve.ts';
 import { registerTokenize } from './tokenize.ts';
 import { registerTrain } from './train.ts';
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
   registerTrain(program);
   registerTokenize(program);
   registerExport(program);
+  registerImport(program);
   registerBench(program);
   registerEval(program); // after registerTrain: adds `train features`
   registerServe(program);

@@ -1,18 +1,24 @@
 // A trained VQGAN for inference: images ↔ code grids. Weights are baked into the sessions (so ONNX
 // Runtime can pre-pack them); sessions are built once per batch size and reused.
 import * as F from '../engine/api.ts';
-import { Graph } from '../engine/graph.ts';
+import { Graph, type Tensor } from '../engine/graph.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
-import { embedCodes, encoder, generator, nearestCode, codebook } from '../models/vqgan.ts';
+import { LOG_SIGMA_PARAM, codebook, embedCodes, encoder, generator, nearestCode, probabilisticGenerator } from '../models/vqgan.ts';
 import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
 
-/** Images go through the sessions in chunks of this many (the last chunk is padded). */
+/** Most images per session run (the last chunk is padded up to a power of two). */
 export const CHUNK = 16;
+/**
+ * Most pixels per session run: activations scale with them (a 256-px image has 64 times the
+ * elements of a 32-px one at every layer), so large images go through a few at a time.
+ */
+const CHUNK_PIXELS = CHUNK * 64 * 64;
 
 export class Tokenizer {
-  private encodeProgram: Program | null = null;
+  private encodePrograms = new Map<number, Program>();
+  private nllPrograms = new Map<number, Program>();
   private decodePrograms = new Map<string, Program>();
 
   private constructor(
@@ -33,19 +39,58 @@ export class Tokenizer {
     return this.config.imageSize / this.latent;
   }
 
-  private async encoderProgram(): Promise<Program> {
-    if (!this.encodeProgram) {
+  /** Whether the generator has the reference's log σ head, which gives p(x | z) and so bits per dimension. */
+  get hasLikelihoodHead(): boolean {
+    return this.params.has(LOG_SIGMA_PARAM);
+  }
+
+  /** Images per session run for `n` images of `pixels` each: a power of two, within the budgets. */
+  private chunkFor(n: number, pixels: number): number {
+    const most = Math.max(1, Math.min(CHUNK, Math.floor(CHUNK_PIXELS / pixels)));
+    return Math.min(2 ** Math.floor(Math.log2(most)), 2 ** Math.ceil(Math.log2(Math.max(1, n))));
+  }
+
+  /** Codes [B, h, w] of images x [B, C, H, W]. */
+  private codesOf(s: Scope, x: Tensor): Tensor {
+    const c = this.config;
+    const z = encoder(s.sub('encoder'), x, c); // [B, D, h, w]
+    const flat = F.reshape(F.transpose(z, [0, 2, 3, 1]), [-1, c.embDim]);
+    return F.reshape(nearestCode(flat, codebook(s.sub('quantize'), c)), [x.shape[0], this.latent, this.latent]);
+  }
+
+  private async encoderProgram(batch: number): Promise<Program> {
+    let p = this.encodePrograms.get(batch);
+    if (!p) {
+      const c = this.config;
+      const g = new Graph();
+      g.output('codes', this.codesOf(new Scope(g), g.input('x', [batch, c.channels, c.imageSize, c.imageSize])));
+      p = await Program.compile(g, { bake: this.subset(g) });
+      this.encodePrograms.set(batch, p);
+    }
+    return p;
+  }
+
+  /**
+   * −log p(x | z) per image, z its codes: the decoder's Gaussian N(mean, σ²) per pixel and channel
+   * (mean the decoded image before clamping, log σ from the head), summed over the image, in nats.
+   */
+  private async nllProgram(batch: number): Promise<Program> {
+    let p = this.nllPrograms.get(batch);
+    if (!p) {
       const c = this.config;
       const g = new Graph();
       const s = new Scope(g);
-      const x = g.input('x', [CHUNK, c.channels, c.imageSize, c.imageSize]);
-      const z = encoder(s.sub('encoder'), x, c); // [B, D, h, w]
-      const flat = F.reshape(F.transpose(z, [0, 2, 3, 1]), [-1, c.embDim]);
-      const idx = nearestCode(flat, codebook(s.sub('quantize'), c));
-      g.output('codes', F.reshape(idx, [CHUNK, this.latent, this.latent]));
-      this.encodeProgram = await Program.compile(g, { bake: this.subset(g) });
+      const x = g.input('x', [batch, c.channels, c.imageSize, c.imageSize]);
+      const codes = this.codesOf(s, x);
+      const { mean, logSigma } = probabilisticGenerator(s.sub('generator'), embedCodes(s.sub('quantize'), codes, c), c);
+      const z = F.mul(F.sub(x, mean), F.exp(F.neg(logSigma)));
+      const perElement = F.add(F.mul(F.square(z), 0.5), F.add(logSigma, 0.5 * Math.log(2 * Math.PI)));
+      g.output('codes', codes);
+      g.output('nll', F.reduceSum(perElement, [1, 2, 3])); // [B]
+      p = await Program.compile(g, { bake: this.subset(g) });
+      this.nllPrograms.set(batch, p);
     }
-    return this.encodeProgram;
+    return p;
   }
 
   /** Decoder session for `batch` grids of h×w codes (the decoder is convolutional, so any size works). */
@@ -72,20 +117,40 @@ export class Tokenizer {
 
   /** Images [n, C, H, W] in [0, 1] → codes [n, h, w] (row-major). */
   async encode(images: Float32Array, n: number): Promise<Int32Array> {
-    const c = this.config;
-    const per = c.channels * c.imageSize * c.imageSize;
     const tokens = this.latent * this.latent;
     const out = new Int32Array(n * tokens);
-    const p = await this.encoderProgram();
-    for (let i = 0; i < n; i += CHUNK) {
-      const m = Math.min(CHUNK, n - i);
-      const x = new Float32Array(CHUNK * per);
-      x.set(images.subarray(i * per, (i + m) * per));
-      const r = await p.run({ x });
-      const codes = r.codes.data as BigInt64Array;
-      for (let j = 0; j < m * tokens; j++) out[i * tokens + j] = Number(codes[j]);
-    }
+    await this.eachChunk(images, n, (b) => this.encoderProgram(b), (r, i, m) => copyCodes(r.codes.data as BigInt64Array, out, i * tokens, m * tokens));
     return out;
+  }
+
+  /**
+   * The Gaussian negative log-likelihood −log p(x | z) of each image given its own codes, in nats
+   * (with the codes); needs the log σ head (see `hasLikelihoodHead`).
+   */
+  async nll(images: Float32Array, n: number): Promise<{ codes: Int32Array; nats: Float64Array }> {
+    if (!this.hasLikelihoodHead) throw new Error("this tokenizer has no log σ head — p(x | z) needs one (import a reference VQGAN that has 'generator.logsigma')");
+    const tokens = this.latent * this.latent;
+    const codes = new Int32Array(n * tokens);
+    const nats = new Float64Array(n);
+    await this.eachChunk(images, n, (b) => this.nllProgram(b), (r, i, m) => {
+      copyCodes(r.codes.data as BigInt64Array, codes, i * tokens, m * tokens);
+      nats.set((r.nll.data as Float32Array).subarray(0, m), i);
+    });
+    return { codes, nats };
+  }
+
+  /** Runs `program` over the images in padded chunks; `take` gets each chunk's result, start and count. */
+  private async eachChunk(images: Float32Array, n: number, program: (batch: number) => Promise<Program>, take: (r: Record<string, { data: unknown }>, start: number, count: number) => void): Promise<void> {
+    const c = this.config;
+    const per = c.channels * c.imageSize * c.imageSize;
+    const batch = this.chunkFor(n, c.imageSize * c.imageSize);
+    const p = await program(batch);
+    for (let i = 0; i < n; i += batch) {
+      const m = Math.min(batch, n - i);
+      const x = new Float32Array(batch * per);
+      x.set(images.subarray(i * per, (i + m) * per));
+      take(await p.run({ x }), i, m);
+    }
   }
 
   /** Codes [n, latent, latent] → images [n, C, H, W] clamped to [0, 1]. */
@@ -99,7 +164,7 @@ export class Tokenizer {
     const f = this.pixelsPerToken;
     const per = c.channels * h * f * w * f;
     const tokens = h * w;
-    const batch = h === this.latent && w === this.latent ? CHUNK : 1;
+    const batch = h === this.latent && w === this.latent ? this.chunkFor(n, c.imageSize * c.imageSize) : 1;
     const out = new Float32Array(n * per);
     const p = await this.generatorProgram(batch, h, w);
     for (let i = 0; i < n; i += batch) {
@@ -117,10 +182,15 @@ export class Tokenizer {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.encodeProgram?.release(), ...[...this.decodePrograms.values()].map((p) => p.release())]);
-    this.encodeProgram = null;
-    this.decodePrograms.clear();
+    const programs = [this.encodePrograms, this.nllPrograms, this.decodePrograms];
+    await Promise.all(programs.flatMap((m) => [...m.values()].map((p) => p.release())));
+    for (const m of programs) m.clear();
   }
+}
+
+/** A session's int64 codes → the host's Int32Array: the first `count` of `from` at `at`. */
+function copyCodes(from: BigInt64Array, to: Int32Array, at: number, count: number): void {
+  for (let j = 0; j < count; j++) to[at + j] = Number(from[j]);
 }
 
 /** Mean PSNR (dB) over images in [0, 1]. */

@@ -65,8 +65,11 @@ export function encoder(s: Scope, x: Tensor, c: VqganConfig): Tensor {
   return conv2d(next(), h, ch, c.embDim, 3, { padding: 1 });
 }
 
-/** Latents [B, emb_dim, h, w] → image [B, C, H, W] (the reference calls the decoder "generator"). */
-export function generator(s: Scope, z: Tensor, c: VqganConfig): Tensor {
+/**
+ * The decoder up to and including its last GroupNorm: latents [B, emb_dim, h, w] → features
+ * [B, nf·chMult[0], H, W], with the scope of the output conv that follows.
+ */
+function generatorFeatures(s: Scope, z: Tensor, c: VqganConfig): { h: Tensor; ch: number; outConv: Scope } {
   const blocks = s.sub('blocks');
   let i = 0;
   const next = () => blocks.sub(i++);
@@ -88,9 +91,30 @@ export function generator(s: Scope, z: Tensor, c: VqganConfig): Tensor {
       res *= 2;
     }
   }
-  h = groupNorm(next(), h, ch);
-  return conv2d(next(), h, ch, c.channels, 3, { padding: 1 });
+  return { h: groupNorm(next(), h, ch), ch, outConv: next() };
 }
+
+/** Latents [B, emb_dim, h, w] → image [B, C, H, W] (the reference calls the decoder "generator"). */
+export function generator(s: Scope, z: Tensor, c: VqganConfig): Tensor {
+  const { h, ch, outConv } = generatorFeatures(s, z, c);
+  return conv2d(outConv, h, ch, c.channels, 3, { padding: 1 });
+}
+
+/**
+ * The decoder as a per-pixel Gaussian p(x | z) = N(mean, σ²): the image is the mean, and the
+ * reference's `logsigma` head (conv3×3, ReLU, conv1×1 on the features before the output conv, fitted
+ * after training with the decoder frozen) gives log σ, [B, C, H, W] each. This is what turns the
+ * prior's ELBO into bits per dimension of the image, as the paper reports likelihoods.
+ */
+export function probabilisticGenerator(s: Scope, z: Tensor, c: VqganConfig): { mean: Tensor; logSigma: Tensor } {
+  const { h, ch, outConv } = generatorFeatures(s, z, c);
+  const head = s.sub('logsigma');
+  const hidden = F.relu(conv2d(head.sub(0), h, ch, ch, 3, { padding: 1 }));
+  return { mean: conv2d(outConv, h, ch, c.channels, 3, { padding: 1 }), logSigma: conv2d(head.sub(2), hidden, ch, c.channels, 1) };
+}
+
+/** The parameter that shows a generator has the log σ head. */
+export const LOG_SIGMA_PARAM = 'generator.logsigma.0.weight';
 
 /** Name of the generator's last conv weight, whose gradients set the adaptive GAN weight. */
 export function lastLayerName(c: VqganConfig): string {
