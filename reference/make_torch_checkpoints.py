@@ -31,7 +31,11 @@ Two configurations:
 Plus files an importer must refuse, made from the tiny prior: a truncated zip, a pickle naming
 os.system, a storage shorter than its tensor, and state dicts with a missing and an unexpected key.
 
-Run with /usr/bin/python3 (PyTorch 1.13); writes test/fixtures/torch/.
+Run with /usr/bin/python3 (PyTorch 1.13), then with a PyTorch 2 (the CPU wheel in /opt/wheels, in a venv
+with --system-site-packages) for the one file PyTorch 2 writes; writes test/fixtures/torch/ (legacy files and the rezipped bad
+ones differ in bytes from run to run — legacy storage keys are object ids, zip entries carry the time —
+but never in values). reference/check_reference_export.py
+imports its modules.
 """
 import copy
 import io
@@ -264,25 +268,6 @@ PAPER = dict(size=256, nf=32, ch_mult=(1, 1, 1, 1, 2), res_blocks=2, attn=(16,),
 ALL = [("zip", torch.float32), ("zip", torch.float16), ("legacy", torch.float32), ("legacy", torch.float16)]
 PRIOR_VIEWS = ("_denoise_fn.head.weight", "_denoise_fn.ln_f")
 
-for name, c, vqgan_variants, prior_variants, batch, positions in [
-    ("tiny", TINY, ALL, ALL, 2, 64),
-    ("paper", PAPER, [("zip", torch.float16)], [("legacy", torch.float32)], 1, 32),
-]:
-    vqgan, prior = build(c, seed=15)
-    print(f"{name}: VQGAN {sum(p.numel() for p in vqgan.parameters())} parameters, prior {sum(p.numel() for p in prior.parameters())}")
-    last_norm = f"ae.generator.blocks.{len(vqgan.ae.generator.blocks) - 2}"
-    save_variants(vqgan, f"{name}-vqgan", vqgan_variants, ("ae.encoder.blocks.0.weight", last_norm))
-    save_variants(prior, f"{name}-prior", prior_variants, PRIOR_VIEWS)
-    write_safetensors(os.path.join(OUT, f"{name}-expected.safetensors"), expected_outputs(vqgan, prior, c, batch, positions))
-
-# Files to refuse, each small: made from the tiny prior.
-_, prior = build(TINY, seed=15)
-sd = prior.state_dict()
-good = io.BytesIO()
-torch.save(sd, good)
-whole = good.getvalue()
-
-
 def write(name, data):
     path = os.path.join(OUT, name)
     with open(path, "wb") as f:
@@ -290,11 +275,8 @@ def write(name, data):
     print(f"wrote {os.path.normpath(path)} ({len(data)} bytes)")
 
 
-write("bad-truncated.th", whole[: len(whole) // 2])
-
-
-def rezip(name, replace):
-    """The good file with some records replaced (stored, as torch.save stores them)."""
+def rezip(name, whole, replace):
+    """A torch.save zip file with some records replaced (stored, as torch.save stores them)."""
     src = zipfile.ZipFile(io.BytesIO(whole))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
@@ -303,14 +285,57 @@ def rezip(name, replace):
     write(name, out.getvalue())
 
 
-# A pickle that would run os.system("echo unmask") in torch.load.
-evil = b"\x80\x02cos\nsystem\nX\x0b\x00\x00\x00echo unmask\x85R."
-rezip("bad-global.th", lambda n, b: evil if n.endswith("/data.pkl") else b)
-rezip("bad-short-storage.th", lambda n, b: b[: len(b) // 2] if n.endswith("/data/0") else b)
-for name, bad in [
-    ("bad-missing-key.th", {k: v for k, v in sd.items() if k != "_denoise_fn.head.weight"}),
-    ("bad-extra-key.th", dict(sd, **{"_denoise_fn.blocks.1.mlp.4.weight": torch.ones(32, 32)})),
-]:
+def saved(sd):
     buf = io.BytesIO()
-    torch.save(bad, buf)
-    write(name, buf.getvalue())
+    torch.save(sd, buf)
+    return buf.getvalue()
+
+
+def write_bad_files():
+    """Files to refuse, each small: made from the tiny prior."""
+    _, prior = build(TINY, seed=15)
+    sd = prior.state_dict()
+    whole = saved(sd)
+    write("bad-truncated.th", whole[: len(whole) // 2])
+    # A pickle that would run os.system("echo unmask") in torch.load.
+    evil = b"\x80\x02cos\nsystem\nX\x0b\x00\x00\x00echo unmask\x85R."
+    rezip("bad-global.th", whole, lambda n, b: evil if n.endswith("/data.pkl") else b)
+    rezip("bad-short-storage.th", whole, lambda n, b: b[: len(b) // 2] if n.endswith("/data/0") else b)
+    write("bad-missing-key.th", saved({k: v for k, v in sd.items() if k != "_denoise_fn.head.weight"}))
+    write("bad-extra-key.th", saved(dict(sd, **{"_denoise_fn.blocks.1.mlp.4.weight": torch.ones(32, 32)})))
+
+
+def write_reader_variants():
+    """The tiny prior as other writers save it, for the reader's tests: bfloat16 storages and pickle
+    protocol 4 from PyTorch 1.13, and float32 from PyTorch 2 (records under 'archive/'-style stems
+    with byteorder, .format_version and serialization-id records) when run with PyTorch 2."""
+    _, prior = build(TINY, seed=15)
+    if int(torch.__version__.split(".")[0]) >= 2:
+        torch.save(prior.state_dict(), os.path.join(OUT, "tiny-prior.torch2.th"))
+        print(f"wrote tiny-prior.torch2.th with PyTorch {torch.__version__}")
+        return
+    torch.save(copy.deepcopy(prior).to(torch.bfloat16).state_dict(), os.path.join(OUT, "tiny-prior.zip-bf16.th"))
+    torch.save(prior.state_dict(), os.path.join(OUT, "tiny-prior.protocol4.th"), pickle_protocol=4)
+    print("wrote tiny-prior.zip-bf16.th, tiny-prior.protocol4.th")
+
+
+def main():
+    if int(torch.__version__.split(".")[0]) >= 2:
+        write_reader_variants()
+        return
+    for name, c, vqgan_variants, prior_variants, batch, positions in [
+        ("tiny", TINY, ALL, ALL, 2, 64),
+        ("paper", PAPER, [("zip", torch.float16)], [("legacy", torch.float32)], 1, 32),
+    ]:
+        vqgan, prior = build(c, seed=15)
+        print(f"{name}: VQGAN {sum(p.numel() for p in vqgan.parameters())} parameters, prior {sum(p.numel() for p in prior.parameters())}")
+        last_norm = f"ae.generator.blocks.{len(vqgan.ae.generator.blocks) - 2}"
+        save_variants(vqgan, f"{name}-vqgan", vqgan_variants, ("ae.encoder.blocks.0.weight", last_norm))
+        save_variants(prior, f"{name}-prior", prior_variants, PRIOR_VIEWS)
+        write_safetensors(os.path.join(OUT, f"{name}-expected.safetensors"), expected_outputs(vqgan, prior, c, batch, positions))
+    write_bad_files()
+    write_reader_variants()
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ import { ParamStore } from '../engine/params.ts';
 import { Scope } from '../nn/scope.ts';
 import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { transformer } from '../models/transformer.ts';
-import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
+import { VQGAN_256, type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { LOG_SIGMA_PARAM, codebook, encoder, generator, probabilisticGenerator } from '../models/vqgan.ts';
 import type { TorchTensor, TorchTensorOut } from './torch-file.ts';
 
@@ -132,6 +132,8 @@ function inferVqgan(ae: Map<string, TorchTensor>, disc: Map<string, TorchTensor>
   const discLayers = [...disc.keys()].filter((k) => /^main\.\d+\.running_mean$/.test(k)).length;
   const arch: Partial<VqganConfig> = { channels, imageSize, nf, chMult, resBlocks: resCount(levels[0]), attnResolutions, codebookSize, embDim };
   if (discLayers) Object.assign(arch, { ndf: shapeOf(disc, 'main.0.weight', 4, 'disc.main.0.weight')[0], discLayers });
+  // Without a discriminator in the file, the default depth where the images are large enough for it.
+  else arch.discLayers = Math.min(VQGAN_256.discLayers, Math.floor(Math.log2(imageSize / 3)));
   try {
     return parseVqganConfig({ ...hints.training, ...arch });
   } catch (e) {
