@@ -1,18 +1,9 @@
 // `unmask import`: the reference implementation's checkpoints → an unmask model directory.
 import { type Command, Option } from 'commander';
-import { type PresetName, REFERENCE_PRESETS, importReference, summarizeKeys, weightBytes } from '../interop/import.ts';
+import { type ImportOptions, REFERENCE_PRESETS, importReference, summarizeKeys, weightBytes } from '../interop/import.ts';
 import { int } from './parse.ts';
 
-interface ImportFlags {
-  vqgan: string;
-  prior?: string;
-  out: string;
-  preset?: PresetName;
-  heads?: number;
-  imageSize?: number;
-  fp16?: boolean;
-  json?: boolean;
-}
+type ImportFlags = Omit<ImportOptions, 'onProgress'> & { json?: boolean };
 
 export function registerImport(program: Command): void {
   program
