@@ -32,7 +32,7 @@ export function registerExport(program: Command): void {
     .option('--report <dir>', "add this unmask eval report's figures to the model card")
     .action(async (o: { model: string; out: string; format: 'unmask' | 'reference'; fp32?: boolean; report?: string }) => {
       if (o.format === 'reference') {
-        if (o.fp32 || o.report) throw new Error('--fp32 and --report apply to --format unmask — the reference files are float32 and carry no model card');
+        if (o.fp32 || o.report) throw new UnmaskError('--fp32 and --report apply to --format unmask', 'the reference files are float32 and carry no model card');
         const r = await exportReference(o.model, o.out);
         process.stderr.write(`wrote ${r.files.map((f) => join(o.out, f)).join(', ')} — load them in the reference code with torch.load and load_state_dict\n`);
         return;

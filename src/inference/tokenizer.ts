@@ -7,6 +7,7 @@ import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
 import { LOG_SIGMA_PARAM, codebook, embedCodes, encoder, generator, nearestCode, probabilisticGenerator } from '../models/vqgan.ts';
 import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
+import { ModelError } from './model-format.ts';
 
 /** Most images per session run (the last chunk is padded up to a power of two). */
 export const CHUNK = 16;
@@ -128,7 +129,7 @@ export class Tokenizer {
    * (with the codes); needs the log σ head (see `hasLikelihoodHead`).
    */
   async nll(images: Float32Array, n: number): Promise<{ codes: Int32Array; nats: Float64Array }> {
-    if (!this.hasLikelihoodHead) throw new Error("this tokenizer has no log σ head — p(x | z) needs one (import a reference VQGAN that has 'generator.logsigma')");
+    if (!this.hasLikelihoodHead) throw new ModelError('this tokenizer has no log σ head, which p(x | z) needs', "import a reference VQGAN that has 'generator.logsigma'");
     const tokens = this.latent * this.latent;
     const codes = new Int32Array(n * tokens);
     const nats = new Float64Array(n);

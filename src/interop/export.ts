@@ -5,7 +5,7 @@
 // through `unmask import`.
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { findCheckpoint, loadParams } from '../engine/checkpoint.ts';
+import { findCheckpoint, loadParams, samplingWeightsFile } from '../engine/checkpoint.ts';
 import { writeFileAtomic } from '../engine/files.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
@@ -22,18 +22,12 @@ export interface ReferenceExport {
   files: string[];
 }
 
-/** EMA weights when the directory has them (a training run), else its parameters. */
-function weightsOf(at: string, file = 'params.safetensors'): ParamStore {
-  const ema = join(at, 'ema.safetensors');
-  return loadParams(existsSync(ema) ? ema : join(at, file));
-}
-
 /** Writes the reference-layout files of the model `nameOrDir` (a prior model or a VQGAN run) into `out`. */
 export async function exportReference(nameOrDir: string, out: string): Promise<ReferenceExport> {
   const dir = resolveModel(nameOrDir);
   const at = findCheckpoint(dir)!;
   if (existsSync(out) && (!statSync(out).isDirectory() || readdirSync(out).length > 0)) {
-    throw new InteropError(`${out} already exists — choose a new --out directory (export never overwrites)`);
+    throw new InteropError(`${out} already exists`, `choose a new --out directory (export never overwrites)`);
   }
   const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string; prior?: unknown; tokenizer?: unknown };
   const step = (JSON.parse(readFileSync(join(at, 'state.json'), 'utf8')) as { step: number }).step;
@@ -43,15 +37,15 @@ export async function exportReference(nameOrDir: string, out: string): Promise<R
   if (raw.kind === PRIOR_KIND) {
     vq = parseVqganConfig(raw.tokenizer);
     vqParams = loadParams(join(at, TOKENIZER_FILE));
-    prior = { config: parsePriorConfig(raw.prior), params: weightsOf(at) };
+    prior = { config: parsePriorConfig(raw.prior), params: loadParams(samplingWeightsFile(at)) };
   } else if (raw.kind === VQGAN_KIND) {
     vq = vqganConfigOf(raw, dir);
     // The EMA holds the autoencoder; the discriminator (and its BatchNorm statistics) only the parameters.
     const params = loadParams(join(at, 'params.safetensors'));
-    vqParams = weightsOf(at);
+    vqParams = loadParams(samplingWeightsFile(at));
     for (const name of params.names().filter((n) => n.startsWith('disc.') && !vqParams.has(n))) vqParams.set(name, params.get(name).shape, params.get(name).data);
   } else {
-    throw new InteropError(`${dir} holds a ${raw.kind ?? 'unknown'} checkpoint — export a model directory or a run of unmask train vqgan / train prior`);
+    throw new InteropError(`${dir} holds a ${raw.kind ?? 'unknown'} checkpoint`, `export a model directory or a run of unmask train vqgan / train prior`);
   }
   mkdirSync(out, { recursive: true });
   const files: string[] = [];

@@ -71,7 +71,7 @@ async function sha256(path: string): Promise<string> {
 }
 
 async function readFile(path: string, what: string, progress: (line: string) => void): Promise<{ sd: TorchStateDict; sha256: string; bytes: number }> {
-  if (!existsSync(path) || !statSync(path).isFile()) throw new InteropError(`${what} ${path} not found — give the path of the reference's .th file`);
+  if (!existsSync(path) || !statSync(path).isFile()) throw new InteropError(`${what} ${path} not found`, `give the path of the reference's .th file`);
   const bytes = statSync(path).size;
   progress(`reading ${basename(path)} (${(bytes / 1e6).toFixed(1)} MB)`);
   const [sd, hash] = await Promise.all([readTorchStateDict(path), sha256(path)]);
@@ -83,7 +83,7 @@ function mapped<C>(path: string, f: () => Mapped<C>): Mapped<C> {
   try {
     return f();
   } catch (e) {
-    if (e instanceof ReferenceModelError) throw new InteropError(`${path} ${e.message}`);
+    if (e instanceof ReferenceModelError) throw new InteropError(`${path} ${e.problem}`, e.fix, { cause: e });
     throw e;
   }
 }
@@ -138,10 +138,10 @@ function modelCard(o: ImportOptions, r: ImportResult, tok: Mapped<VqganConfig>, 
 export async function importReference(o: ImportOptions): Promise<ImportResult> {
   const progress = o.onProgress ?? (() => {});
   if (existsSync(o.out) && (!statSync(o.out).isDirectory() || readdirSync(o.out).length > 0)) {
-    throw new InteropError(`${o.out} already exists — choose a new --out directory (import never overwrites)`);
+    throw new InteropError(`${o.out} already exists`, `choose a new --out directory (import never overwrites)`);
   }
   const heads = o.heads ?? (o.preset ? PRESET_HEADS : undefined);
-  if (o.prior && heads === undefined) throw new InteropError('a state dict does not record the number of attention heads — give --heads N (8 for the released models) or a --preset');
+  if (o.prior && heads === undefined) throw new InteropError('a state dict does not record the number of attention heads', 'give --heads N (8 for the released models) or a --preset');
   // With a prior, its token grid fixes the image size (and the preset check compares it).
   const imageSize = o.imageSize ?? (o.preset && !o.prior ? PRESET_IMAGE_SIZE : undefined);
 
@@ -150,11 +150,11 @@ export async function importReference(o: ImportOptions): Promise<ImportResult> {
   const vqFile = await readFile(o.vqgan, 'VQGAN', progress);
   const tok = mapped(o.vqgan, () => vqganFromReference(vqFile.sd.tensors, { imageSize, latent: prior?.config.latent }));
   if (prior && prior.config.codebookSize !== tok.config.codebookSize) {
-    throw new InteropError(`${o.prior} predicts ${prior.config.codebookSize} codes but the VQGAN in ${o.vqgan} has ${tok.config.codebookSize} — pass the VQGAN the prior was trained on`);
+    throw new InteropError(`${o.prior} predicts ${prior.config.codebookSize} codes but the VQGAN in ${o.vqgan} has ${tok.config.codebookSize}`, `pass the VQGAN the prior was trained on`);
   }
   if (o.preset) {
     const problem = presetMismatch(o.preset, tok.config, prior?.config ?? null);
-    if (problem) throw new InteropError(`these checkpoints are not the released ${o.preset} model's shape: ${problem} — drop --preset and give --heads and --image-size`);
+    if (problem) throw new InteropError(`these checkpoints are not the released ${o.preset} model's shape: ${problem}`, `drop --preset and give --heads and --image-size`);
   }
 
   const file = (path: string, f: { sd: TorchStateDict; sha256: string; bytes: number }, m: Mapped<unknown>): ImportedFile => ({ path, sha256: f.sha256, bytes: f.bytes, format: f.sd.format, dtypes: m.dtypes, unused: m.unused });

@@ -8,6 +8,7 @@
 // Every ResBlock there has a conv_out, used only where its channel count changes.
 import { Graph } from '../engine/graph.ts';
 import { ParamStore } from '../engine/params.ts';
+import { UnmaskError } from '../errors.ts';
 import { Scope } from '../nn/scope.ts';
 import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { transformer } from '../models/transformer.ts';
@@ -16,12 +17,16 @@ import { LOG_SIGMA_PARAM, codebook, encoder, generator, probabilisticGenerator }
 import type { TorchTensor, TorchTensorOut } from './torch-file.ts';
 
 /** A problem with a state dict's contents; the caller prefixes the file it came from. */
-export class ReferenceModelError extends Error {
+export class ReferenceModelError extends UnmaskError {
   override name = 'ReferenceModelError';
+
+  constructor(problem: string, fix = "pass the checkpoint as the reference implementation saved it", options?: { cause?: unknown }) {
+    super(problem, fix, options);
+  }
 }
 
-/** A problem with an import or export, for the user: one line with the fix. */
-export class InteropError extends Error {
+/** A problem with an import or export. */
+export class InteropError extends UnmaskError {
   override name = 'InteropError';
 }
 
@@ -83,13 +88,13 @@ function blockCount(t: Map<string, TorchTensor>, list: string, shown: string): n
   const prefix = `${list}.`;
   const seen = new Set([...t.keys()].filter((k) => k.startsWith(prefix)).map((k) => Number(k.slice(prefix.length).split('.')[0])));
   const sorted = [...seen].sort((a, b) => a - b);
-  if (sorted.some((v, i) => v !== i)) throw new ReferenceModelError(`numbers its ${shown} ${sorted.join(', ')}, with gaps — the file is damaged or not the reference's`);
+  if (sorted.some((v, i) => v !== i)) throw new ReferenceModelError(`numbers its ${shown} ${sorted.join(', ')}, with gaps`, `the file is damaged or not the reference's`);
   return sorted.length;
 }
 
 function shapeOf(t: Map<string, TorchTensor>, key: string, rank: number, what: string): number[] {
   const v = t.get(key);
-  if (!v) throw new ReferenceModelError(`has no ${what} — this is not the reference's state dict, or it is damaged`);
+  if (!v) throw new ReferenceModelError(`has no ${what}`, `this is not the reference's state dict, or it is damaged`);
   if (v.shape.length !== rank) throw new ReferenceModelError(`${what} has shape ${fmt(v.shape)}, not rank ${rank}`);
   return v.shape;
 }
@@ -120,13 +125,13 @@ function inferVqgan(ae: Map<string, TorchTensor>, disc: Map<string, TorchTensor>
   const resCount = (l: { kind: string }[]) => l.filter((b) => b.kind === 'res').length;
   const chMult = levels.map((l) => {
     const first = l.find((b) => b.kind === 'res');
-    if (!first) throw new ReferenceModelError(`encoder level ${levels.indexOf(l)} has no ResBlock — not the reference VQGAN's block list`);
+    if (!first) throw new ReferenceModelError(`encoder level ${levels.indexOf(l)} has no ResBlock`, `not the reference VQGAN's block list`);
     return shapeOf(ae, `encoder.blocks.${first.i}.conv1.weight`, 4, 'a ResBlock conv1')[0] / nf;
   });
   const imageSize = hints.imageSize ?? (hints.latent ? hints.latent * 2 ** (levels.length - 1) : undefined);
-  if (!imageSize) throw new ReferenceModelError('does not say its image size — give --image-size (or the prior, whose grid fixes it)');
+  if (!imageSize) throw new ReferenceModelError('does not say its image size', 'give --image-size (or the prior, whose grid fixes it)');
   if (hints.latent && imageSize !== hints.latent * 2 ** (levels.length - 1)) {
-    throw new ReferenceModelError(`maps ${imageSize}-px images to ${imageSize / 2 ** (levels.length - 1)}×${imageSize / 2 ** (levels.length - 1)} codes, but the prior's grid is ${hints.latent}×${hints.latent} — drop --image-size or fix it to ${hints.latent * 2 ** (levels.length - 1)}`);
+    throw new ReferenceModelError(`maps ${imageSize}-px images to ${imageSize / 2 ** (levels.length - 1)}×${imageSize / 2 ** (levels.length - 1)} codes, but the prior's grid is ${hints.latent}×${hints.latent}`, `drop --image-size or fix it to ${hints.latent * 2 ** (levels.length - 1)}`);
   }
   const attnResolutions = levels.flatMap((l, level) => (l.some((b) => b.kind === 'attn') ? [imageSize / 2 ** level] : []));
   const discLayers = [...disc.keys()].filter((k) => /^main\.\d+\.running_mean$/.test(k)).length;
@@ -137,7 +142,7 @@ function inferVqgan(ae: Map<string, TorchTensor>, disc: Map<string, TorchTensor>
   try {
     return parseVqganConfig({ ...hints.training, ...arch });
   } catch (e) {
-    throw new ReferenceModelError(`does not describe a VQGAN unmask can run (${(e as Error).message})`);
+    throw new ReferenceModelError(`does not describe a VQGAN unmask can run (${e instanceof UnmaskError ? e.problem : (e as Error).message})`, undefined, { cause: e });
   }
 }
 
@@ -150,7 +155,7 @@ function collect(tensors: Map<string, TorchTensor>, prefix: string, declared: Ma
   const dtypes = new Set<string>();
   for (const [name, shape] of declared) {
     const t = tensors.get(name);
-    if (!t) throw new ReferenceModelError(`is missing ${prefix}${name} ${fmt(shape)}, which the inferred architecture needs — the file is incomplete or not the reference's`);
+    if (!t) throw new ReferenceModelError(`is missing ${prefix}${name} ${fmt(shape)}, which the inferred architecture needs`, `the file is incomplete or not the reference's`);
     if (fmt(t.shape) !== fmt(shape)) throw new ReferenceModelError(`has ${prefix}${name} of shape ${fmt(t.shape)} where the inferred architecture needs ${fmt(shape)}`);
     if (t.dtype === 'int64') throw new ReferenceModelError(`has ${prefix}${name} as int64, not floating point`);
     params.set(name, shape, t.data);
@@ -159,7 +164,7 @@ function collect(tensors: Map<string, TorchTensor>, prefix: string, declared: Ma
   const unused: string[] = [];
   for (const name of tensors.keys()) {
     if (declared.has(name)) continue;
-    if (!unusedHere(name)) throw new ReferenceModelError(`has an unexpected key ${prefix}${name} — its architecture is not the one inferred from its other tensors`);
+    if (!unusedHere(name)) throw new ReferenceModelError(`has an unexpected key ${prefix}${name}`, `its architecture is not the one inferred from its other tensors`);
     unused.push(prefix + name);
   }
   return { params, unused, dtypes: [...dtypes] };
@@ -175,7 +180,7 @@ function isIdleConvOut(tensors: Map<string, TorchTensor>, name: string): boolean
 /** The reference VQGAN checkpoint → unmask tokenizer config and parameters. */
 export function vqganFromReference(sd: Map<string, TorchTensor>, hints: VqganHints): Mapped<VqganConfig> {
   const outside = [...sd.keys()].find((k) => !/^(ae|disc|perceptual)\./.test(k));
-  if (outside) throw new ReferenceModelError(`has the key '${outside}'; the reference VQGAN's keys start with ae., disc. or perceptual. — pass the VQGAN file as --vqgan and the prior as --prior`);
+  if (outside) throw new ReferenceModelError(`has the key '${outside}'; the reference VQGAN's keys start with ae., disc. or perceptual.`, `pass the VQGAN file as --vqgan and the prior as --prior`);
   const ae = under(sd, VQGAN_PREFIX);
   const config = inferVqgan(ae, under(sd, 'disc.'), hints);
   const declared = tokenizerShapes(config, ae.has(LOG_SIGMA_PARAM));
@@ -187,13 +192,13 @@ export function vqganFromReference(sd: Map<string, TorchTensor>, hints: VqganHin
 /** The reference absorbing-diffusion checkpoint → unmask prior config and parameters. */
 export function priorFromReference(sd: Map<string, TorchTensor>, hints: PriorHints): Mapped<PriorConfig> {
   const outside = [...sd.keys()].find((k) => !k.startsWith(PRIOR_PREFIX) && !PRIOR_BUFFERS.includes(k));
-  if (outside) throw new ReferenceModelError(`has the key '${outside}'; the reference prior's keys start with ${PRIOR_PREFIX} — pass the VQGAN file as --vqgan and the prior as --prior`);
+  if (outside) throw new ReferenceModelError(`has the key '${outside}'; the reference prior's keys start with ${PRIOR_PREFIX}`, `pass the VQGAN file as --vqgan and the prior as --prior`);
   const net = under(sd, PRIOR_PREFIX);
   const [rows, dim] = shapeOf(net, 'tok_emb.weight', 2, `${PRIOR_PREFIX}tok_emb.weight (the token embedding)`);
   const [codebookSize] = shapeOf(net, 'head.weight', 2, `${PRIOR_PREFIX}head.weight (the output head)`);
   const [, tokens] = shapeOf(net, 'pos_emb', 3, `${PRIOR_PREFIX}pos_emb (the positional embedding)`);
   if (rows !== codebookSize + 1) {
-    throw new ReferenceModelError(`has ${rows} token embeddings for ${codebookSize} codes; an absorbing prior has one more (the mask) — this looks like the autoregressive baseline, which unmask does not import`);
+    throw new ReferenceModelError(`has ${rows} token embeddings for ${codebookSize} codes; an absorbing prior has one more (the mask)`, `this looks like the autoregressive baseline, which unmask does not import`);
   }
   const latent = Math.round(Math.sqrt(tokens));
   if (latent * latent !== tokens) throw new ReferenceModelError(`has ${tokens} positions, not a square grid of tokens`);
@@ -202,7 +207,7 @@ export function priorFromReference(sd: Map<string, TorchTensor>, hints: PriorHin
   try {
     config = parsePriorConfig({ ...hints.training, codebookSize, latent, dim, layers, heads: hints.heads });
   } catch (e) {
-    throw new ReferenceModelError(`does not describe a prior unmask can run (${(e as Error).message})`);
+    throw new ReferenceModelError(`does not describe a prior unmask can run (${e instanceof UnmaskError ? e.problem : (e as Error).message})`, undefined, { cause: e });
   }
   const { params, unused, dtypes } = collect(net, PRIOR_PREFIX, priorShapes(config), (k) => k === 'start_tok');
   return { config, params, unused: [...unused, ...[...sd.keys()].filter((k) => PRIOR_BUFFERS.includes(k))], dtypes };

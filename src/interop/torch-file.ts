@@ -14,11 +14,15 @@ import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
 import { f16BitsToF32 } from '../engine/safetensors.ts';
+import { UnmaskError } from '../errors.ts';
 import { PickleError, type PyGlobal, type PyValue, PickleWriter, unpickle } from './pickle.ts';
 
-export class TorchFileError extends Error {
+export class TorchFileError extends UnmaskError {
   override name = 'TorchFileError';
 }
+
+type Fail = (problem: string, fix?: string, cause?: unknown) => never;
+const DAMAGED = 'the file is damaged or incomplete; download or copy it again';
 
 export type TorchDtype = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64';
 
@@ -68,8 +72,8 @@ const isCounts = (v: PyValue): v is number[] => Array.isArray(v) && v.every(isCo
 
 /** Reads a torch.save file of a state dict; `label` (the file name) starts every error. */
 export async function readTorchStateDict(path: string, label = path): Promise<TorchStateDict> {
-  const fail = (problem: string): never => {
-    throw new TorchFileError(`${label}: ${problem}`);
+  const fail: Fail = (problem, fix = DAMAGED, cause) => {
+    throw new TorchFileError(`${label}: ${problem}`, fix, { cause });
   };
   const head = new Uint8Array(4);
   try {
@@ -80,14 +84,14 @@ export async function readTorchStateDict(path: string, label = path): Promise<To
       closeSync(fd);
     }
   } catch (e) {
-    return fail(`cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}) — check the path`);
+    return fail(`cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'check the path', e);
   }
   const isZip = head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
-  if (!isZip && head[0] !== 0x80) fail('is not a PyTorch checkpoint (neither torch.save\'s zip format nor its legacy pickle format) — pass the .th/.pt file that torch.save wrote');
+  if (!isZip && head[0] !== 0x80) fail('is not a PyTorch checkpoint (neither torch.save\'s zip format nor its legacy pickle format)', 'pass the .th/.pt file that torch.save wrote');
   try {
     return isZip ? await readZip(path, fail) : readLegacy(new Uint8Array(readFileSync(path)), fail);
   } catch (e) {
-    if (e instanceof PickleError) return fail(`${e.message} — the file is damaged or is not a plain state dict`);
+    if (e instanceof PickleError) return fail(e.message, 'the file is damaged, or holds more than a state dict of tensors; save model.state_dict() alone', e);
     throw e;
   }
 }
@@ -136,23 +140,23 @@ function storageResolver(legacy: boolean, storages: Map<string, StorageRef>): (p
 }
 
 /** The top-level value must be a dict of string → tensor. */
-function tensorRefs(value: PyValue, fail: (p: string) => never): Map<string, TensorRef> {
-  if (!(value instanceof Map)) fail('holds no dict of tensors (a state dict) — save model.state_dict(), not the model or a training state');
+function tensorRefs(value: PyValue, fail: Fail): Map<string, TensorRef> {
+  if (!(value instanceof Map)) fail('holds no dict of tensors (a state dict)', 'save model.state_dict(), not the model or a training state');
   const refs = new Map<string, TensorRef>();
   for (const [k, v] of value as Map<PyValue, PyValue>) {
     if (typeof k !== 'string') fail('has a state-dict key that is not a string');
-    if (!isTensor(v)) fail(`entry '${k}' is not a tensor — save model.state_dict() alone`);
+    if (!isTensor(v)) fail(`entry '${k}' is not a tensor`, `save model.state_dict() alone`);
     refs.set(k as string, v as TensorRef);
   }
   return refs;
 }
 
-async function readZip(path: string, fail: (p: string) => never): Promise<TorchStateDict> {
+async function readZip(path: string, fail: Fail): Promise<TorchStateDict> {
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true });
   } catch (e) {
-    return fail(`is not a readable zip archive (${(e as Error).message}) — the file is truncated or damaged; download or copy it again`);
+    return fail(`is not a readable zip archive (${(e as Error).message})`, 'the file is truncated or damaged; download or copy it again', e);
   }
   try {
     const entries = new Map<string, yauzl.Entry>();
@@ -161,7 +165,7 @@ async function readZip(path: string, fail: (p: string) => never): Promise<TorchS
     if (pickles.length !== 1) fail(`holds ${pickles.length} '<name>/data.pkl' records; a torch.save file holds one`);
     const stem = pickles[0].slice(0, -'/data.pkl'.length);
     const byteorder = entries.get(`${stem}/byteorder`);
-    if (byteorder && new TextDecoder().decode(await readEntry(zip, byteorder, 16, fail)).trim() !== 'little') fail('was saved on a big-endian machine; load and re-save it on a little-endian one');
+    if (byteorder && new TextDecoder().decode(await readEntry(zip, byteorder, 16, fail)).trim() !== 'little') fail('was saved on a big-endian machine', 'load and re-save it on a little-endian one');
     const storages = new Map<string, StorageRef>();
     const pkl = await readEntry(zip, entries.get(pickles[0])!, MAX_PICKLE_BYTES, fail);
     const { value, end } = unpickle(pkl, { globals: stateDictGlobals(), persistentLoad: storageResolver(false, storages) });
@@ -172,7 +176,7 @@ async function readZip(path: string, fail: (p: string) => never): Promise<TorchS
       const entry = entries.get(`${stem}/data/${s.key}`);
       if (!entry) fail(`has no record ${stem}/data/${s.key} for storage ${s.key}`);
       const want = s.numel * s.bytesPerElement;
-      if (entry!.uncompressedSize !== want) fail(`storage ${s.key} holds ${entry!.uncompressedSize} bytes, but its ${s.numel} ${s.dtype} elements take ${want} — the file is damaged`);
+      if (entry!.uncompressedSize !== want) fail(`storage ${s.key} holds ${entry!.uncompressedSize} bytes, but its ${s.numel} ${s.dtype} elements take ${want}`);
       bytes.set(s.key, await readEntry(zip, entry!, want, fail));
     }
     return { format: 'zip', tensors: materialize(refs, bytes, fail) };
@@ -182,13 +186,13 @@ async function readZip(path: string, fail: (p: string) => never): Promise<TorchS
 }
 
 /** An entry's bytes, refusing entries over `limit` bytes. */
-async function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, limit: number, fail: (p: string) => never): Promise<Uint8Array> {
+async function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, limit: number, fail: Fail): Promise<Uint8Array> {
   if (entry.uncompressedSize > limit) fail(`record ${entry.fileName} is ${entry.uncompressedSize} bytes, more than a state dict needs`);
   let stream: Readable;
   try {
     stream = await zip.openReadStreamPromise(entry);
   } catch (e) {
-    return fail(`record ${entry.fileName} cannot be read (${(e as Error).message}) — the file is damaged`);
+    return fail(`record ${entry.fileName} cannot be read (${(e as Error).message})`, DAMAGED, e);
   }
   const size = entry.uncompressedSize;
   const out = new Uint8Array(size);
@@ -201,20 +205,20 @@ async function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, limit: number, 
     }
   } catch (e) {
     if (e instanceof TorchFileError) throw e;
-    return fail(`record ${entry.fileName} cannot be read (${(e as Error).message}) — the file is truncated or damaged; download or copy it again`);
+    return fail(`record ${entry.fileName} cannot be read (${(e as Error).message})`, DAMAGED, e);
   }
-  if (at !== size) fail(`record ${entry.fileName} ends after ${at} of ${size} bytes — the file is truncated`);
+  if (at !== size) fail(`record ${entry.fileName} ends after ${at} of ${size} bytes`);
   return out;
 }
 
-function readLegacy(file: Uint8Array, fail: (p: string) => never): TorchStateDict {
+function readLegacy(file: Uint8Array, fail: Fail): TorchStateDict {
   const none = { globals: new Map<string, PyGlobal>() };
   const magic = unpickle(file, none);
-  if (typeof magic.value !== 'bigint' || magic.value !== LEGACY_MAGIC) fail('starts with a pickle that is not PyTorch\'s magic number — pass the file torch.save wrote');
+  if (typeof magic.value !== 'bigint' || magic.value !== LEGACY_MAGIC) fail('starts with a pickle that is not PyTorch\'s magic number', 'pass the file torch.save wrote');
   const version = unpickle(file, { ...none, offset: magic.end });
   if (version.value !== LEGACY_PROTOCOL) fail(`has legacy protocol version ${String(version.value)}, not ${LEGACY_PROTOCOL}`);
   const info = unpickle(file, { ...none, offset: version.end });
-  if (!(info.value instanceof Map) || info.value.get('little_endian') !== true) fail('was saved on a big-endian machine; load and re-save it on a little-endian one');
+  if (!(info.value instanceof Map) || info.value.get('little_endian') !== true) fail('was saved on a big-endian machine', 'load and re-save it on a little-endian one');
   const storages = new Map<string, StorageRef>();
   const main = unpickle(file, { globals: stateDictGlobals(), persistentLoad: storageResolver(true, storages), offset: info.end });
   const refs = tensorRefs(main.value, fail);
@@ -227,11 +231,11 @@ function readLegacy(file: Uint8Array, fail: (p: string) => never): TorchStateDic
   let at = keys.end;
   for (const key of keys.value as string[]) {
     const s = storages.get(key)!;
-    if (at + 8 > file.length) fail(`ends before storage ${key} — the file is truncated`);
+    if (at + 8 > file.length) fail(`ends before storage ${key}`);
     const count = view.getBigInt64(at, true);
-    if (count !== BigInt(s.numel)) fail(`storage ${key} holds ${count} elements where its tensors declare ${s.numel} — the file is damaged`);
+    if (count !== BigInt(s.numel)) fail(`storage ${key} holds ${count} elements where its tensors declare ${s.numel}`);
     const size = s.numel * s.bytesPerElement;
-    if (at + 8 + size > file.length) fail(`storage ${key} holds ${file.length - at - 8} bytes, less than its ${s.numel} ${s.dtype} elements need (${size}) — the file is truncated`);
+    if (at + 8 + size > file.length) fail(`storage ${key} holds ${file.length - at - 8} bytes, less than its ${s.numel} ${s.dtype} elements need (${size})`);
     bytes.set(key, file.subarray(at + 8, at + 8 + size));
     at += 8 + size;
   }
@@ -240,13 +244,13 @@ function readLegacy(file: Uint8Array, fail: (p: string) => never): TorchStateDic
 }
 
 /** Each tensor's elements, gathered from its storage through offset and strides into a dense array. */
-function materialize(refs: Map<string, TensorRef>, bytes: Map<string, Uint8Array>, fail: (p: string) => never): Map<string, TorchTensor> {
+function materialize(refs: Map<string, TensorRef>, bytes: Map<string, Uint8Array>, fail: Fail): Map<string, TorchTensor> {
   const out = new Map<string, TorchTensor>();
   for (const [name, t] of refs) {
     const s = t.storage;
     const count = t.shape.reduce((a, b) => a * b, 1);
     const last = count === 0 ? -1 : t.offset + t.shape.reduce((a, d, i) => a + (d - 1) * t.stride[i], 0);
-    if (last >= s.numel) fail(`tensor '${name}' [${t.shape}] reaches element ${last} of storage ${s.key}, which holds ${s.numel} — the file is damaged`);
+    if (last >= s.numel) fail(`tensor '${name}' [${t.shape}] reaches element ${last} of storage ${s.key}, which holds ${s.numel}`);
     const raw = new Uint8Array(bytes.get(s.key)!); // an aligned copy
     const index = elementIndices(t, count);
     if (s.dtype === 'int64') {
@@ -322,7 +326,7 @@ export async function encodeTorchStateDict(tensors: Map<string, TorchTensorOut>,
   let key = 0;
   for (const [name, t] of tensors) {
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== count) throw new TorchFileError(`tensor '${name}' has ${t.data.length} values for shape [${t.shape}]`);
+    if (t.data.length !== count) throw new Error(`tensor '${name}' has ${t.data.length} values for shape [${t.shape}]`);
     const stride = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
     p.string(name).global('torch._utils', '_rebuild_tensor_v2').mark();
     p.mark().string('storage').global('torch', t.data instanceof BigInt64Array ? 'LongStorage' : 'FloatStorage').string(String(key)).string('cpu').int(count).tuple().persistentId();
