@@ -1,4 +1,4 @@
-"""The VQGAN of REFERENCE.md §1 in PyTorch 1.13, for two checks unmask does not need at test time:
+"""The VQGAN of docs/method.md §1 in PyTorch 1.13, for two checks unmask does not need at test time:
 
   --names FILE   dump parameter names and shapes of the reference 256-px config (a test fixture)
   --quant FILE   dump a quantizer fixture: z, codebook, indices, loss and gradients

@@ -1,4 +1,4 @@
-// The absorbing (masking) forward process and the training objectives of REFERENCE.md §2.
+// The absorbing (masking) forward process and the training objectives of docs/method.md §2.
 // Tokens x₀ ∈ {0..K−1}^N; the mask token is K. At time t ∈ {1..T} each token is masked with
 // probability t/T ('random') or exactly round(t/T·N) tokens are ('fixed').
 import type { Rng } from '../engine/rng.ts';

@@ -1,4 +1,4 @@
-// The absorbing prior's objective and its estimator (REFERENCE.md §2): the loss graph (masked
+// The absorbing prior's objective and its estimator (docs/method.md §2): the loss graph (masked
 // cross-entropy of x₀ given x_t, summed per sample and weighted per the chosen objective) that
 // training differentiates, and the stratified validation ELBO in bits per token that training runs,
 // evaluation and `unmask sample --elbo` report.

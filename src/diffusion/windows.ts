@@ -1,4 +1,4 @@
-// Grids larger than the model's training grid (REFERENCE.md §2 "Larger images"): the model sees every
+// Grids larger than the model's training grid (docs/method.md §2, "Larger images"): the model sees every
 // training-size window (at a stride), each position's probabilities are averaged over the windows that
 // contain it, and the sampler tempers those averages as usual. Any sampler and order works on top.
 import type { Denoiser } from './sample.ts';

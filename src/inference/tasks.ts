@@ -1,4 +1,4 @@
-// Every creative task is the same sampler with some tokens given (REFERENCE.md §3): generation (none),
+// Every creative task is the same sampler with some tokens given (docs/method.md §3): generation (none),
 // completion (a region kept), inpainting (all but a region kept), stitching (two images' outer parts
 // kept, the seam generated) and extension (a grid larger than the model, through window averaging).
 import type { Images } from '../data/images.ts';

@@ -1,5 +1,5 @@
 // The absorbing-diffusion prior: a BERT-like pre-LN transformer over a flattened token grid
-// (REFERENCE §2). Parameter names equal the reference PyTorch (minGPT-style) state-dict keys, so
+// (docs/method.md §2). Parameter names equal the reference PyTorch (minGPT-style) state-dict keys, so
 // reference checkpoints load unchanged. One definition serves training (through autodiff) and sampling.
 import * as F from '../engine/api.ts';
 import { GraphError, type Tensor } from '../engine/graph.ts';

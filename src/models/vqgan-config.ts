@@ -64,7 +64,7 @@ export const VqganConfigSchema = z
 
 export type VqganConfig = z.output<typeof VqganConfigSchema>;
 
-/** Reference settings for 256×256 (LSUN, FFHQ) — REFERENCE.md §1. */
+/** Reference settings for 256×256 (LSUN, FFHQ) — docs/method.md §1. */
 export const VQGAN_256: VqganConfig = VqganConfigSchema.parse({});
 
 /** Small configurations that train on two CPU cores. */

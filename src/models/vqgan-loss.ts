@@ -1,5 +1,5 @@
 // VQGAN training graphs: the autoencoder (generator) objective with the adaptive GAN weight, and the
-// discriminator's hinge loss. Losses are separate from the model functions (REFERENCE.md §1).
+// discriminator's hinge loss. Losses are separate from the model functions (docs/method.md §1).
 import * as F from '../engine/api.ts';
 import { grad } from '../engine/autodiff.ts';
 import { Graph, type Tensor } from '../engine/graph.ts';

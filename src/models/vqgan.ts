@@ -1,4 +1,4 @@
-// The VQGAN tokenizer of Taming Transformers as the paper uses it (REFERENCE.md §1): Encoder,
+// The VQGAN tokenizer of Taming Transformers as the paper uses it (docs/method.md §1): Encoder,
 // Quantizer, Generator (decoder) and PatchGAN Discriminator. Block lists follow the reference order,
 // so parameter names equal its state-dict keys (encoder.blocks.N…, quantize.embedding.weight, …).
 import * as F from '../engine/api.ts';

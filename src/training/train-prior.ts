@@ -1,4 +1,4 @@
-// Training the absorbing-diffusion prior on cached VQ latents (REFERENCE.md §2): sample t, mask, predict
+// Training the absorbing-diffusion prior on cached VQ latents (docs/method.md §2): sample t, mask, predict
 // x₀ at every position, weight the masked cross-entropy by the chosen objective (the loss graph is
 // diffusion/elbo.ts); Adam with warm-up, optional clipping, EMA of weights for sampling; checkpoints.
 import { join } from 'node:path';

@@ -71,7 +71,7 @@ export function reportMarkdown(r: EvalReport): string {
   const elbo = elboLines(r);
   return `# Evaluation of ${s.model}
 
-Quality and speed against sampling steps, as in the paper's §5 (REFERENCE.md), on this model and data.
+Quality and speed against sampling steps, the trade the paper measures (Bond-Taylor et al. 2022; docs/method.md §5), on this model and data.
 
 ## Setup
 
