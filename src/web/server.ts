@@ -1,16 +1,20 @@
 // The local server behind `unmask serve`: it sends the built app, the files of the listed models and
-// onnxruntime-web's own script and wasm, and (with --out) saves PNGs the app posts. It runs no model;
+// onnxruntime-web's own scripts and wasm, and (with --out) saves PNGs the app posts. It runs no model;
 // generation happens in the page.
 //
-// Every path is matched against fixed routes and whitelisted file names, never joined onto a folder
-// unchecked: a '..' segment is refused with 403, anything unlisted is 404, a known route with the
-// wrong method 405. Bound to loopback (the default) it also refuses requests whose Host is not a
-// loopback name, so a web page can't reach it through DNS rebinding, and it refuses cross-origin posts.
-import { createReadStream, existsSync, linkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// Every path is matched against fixed routes and whitelisted file names held in Maps (so `constructor`
+// or `__proto__` name nothing), never joined onto a folder unchecked: a '..' segment is refused with
+// 403, a file that is a link out of its folder 403, anything unlisted 404, a known route with the wrong
+// method 405. Every request must name an allowed host in Host (loopback names, and the names the server
+// was started with), so a web page can't reach it through DNS rebinding; posts must come from the app's
+// own origin. Slow clients are cut off: headers and bodies have time limits.
+import { linkSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
+import sharp from 'sharp';
 import type { ModelFilePaths } from '../inference/model-dir.ts';
+import { StaticFiles } from './static-files.ts';
 
 /** What the app's page and every script it runs may load: only this server, no internet. */
 const CONTENT_SECURITY_POLICY = [
@@ -34,26 +38,27 @@ const HEADERS = {
   'Referrer-Policy': 'no-referrer',
 };
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.md': 'text/markdown; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.safetensors': 'application/octet-stream',
-  '.png': 'image/png',
-};
-
-/** onnxruntime-web's files that the app loads: the WebGPU + wasm bundle and its wasm. */
-const ORT_FILES = new Set(['ort.bundle.min.mjs', 'ort.bundle.min.mjs.map', 'ort-wasm-simd-threaded.jsep.wasm']);
+/**
+ * onnxruntime-web's two builds the app chooses between: wasm only (14 MB of wasm), and WebGPU + wasm
+ * (28 MB), loaded only where the browser offers a WebGPU adapter.
+ */
+const ORT_BUILDS = {
+  wasm: { module: 'ort.wasm.bundle.min.mjs', binary: 'ort-wasm-simd-threaded.wasm' },
+  webgpu: { module: 'ort.bundle.min.mjs', binary: 'ort-wasm-simd-threaded.jsep.wasm' },
+} as const;
+const ORT_FILES = new Set(Object.values(ORT_BUILDS).flatMap((b) => [b.module, `${b.module}.map`, b.binary]));
 const ORT_DIR = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm'));
+const ORT_VERSION = (JSON.parse(readFileSync(join(ORT_DIR, '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+/** Where compressed copies of large static files are kept between runs (created on first use). */
+const COMPRESSED_CACHE = join(dirname(new URL(import.meta.url).pathname), '..', '..', 'node_modules', '.cache', 'unmask-compressed');
 
 /** Largest PNG the app may post to /api/save. */
-export const MAX_UPLOAD_BYTES = 8 * 1024 * 1024;
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+export const MAX_UPLOAD_BYTES = 32 * 1024 * 1024;
+/** Most pixels a saved PNG may have (4096²: 64 MB decoded). */
+export const MAX_SAVE_PIXELS = 4096 * 4096;
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const PNG_END = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
 
 export interface ServedModel {
   name: string;
@@ -67,9 +72,16 @@ export interface AppServerOptions {
   models: ServedModel[];
   /** Where POST /api/save writes; saving is off without it. */
   outDir?: string;
-  /** Whether the server listens on a loopback address only (then Host must name loopback). */
-  loopback: boolean;
+  /** Host names (no port) requests may be addressed to besides loopback ones: the names the server was started with. */
+  allowedHosts?: string[];
   maxUploadBytes?: number;
+  maxSavePixels?: number;
+  /** Milliseconds a client may take to send its request headers. */
+  headersTimeoutMs?: number;
+  /** Milliseconds a request body may stall between two chunks. */
+  bodyTimeoutMs?: number;
+  /** Where compressed copies of large files are kept between runs; null keeps them in memory only. */
+  compressedCacheDir?: string | null;
 }
 
 class HttpError extends Error {
@@ -83,30 +95,15 @@ class HttpError extends Error {
 }
 
 /** The model files a client may fetch, by URL file name. */
-function modelFiles(m: ServedModel): Record<string, string> {
+function modelFiles(m: ServedModel): Map<string, string> {
   const p = m.paths;
-  return {
-    'config.json': p.config,
-    [basename(p.weights)]: p.weights,
-    [basename(p.tokenizer)]: p.tokenizer,
-    ...(p.card ? { 'model-card.md': p.card } : {}),
-  };
-}
-
-function modelList(o: AppServerOptions) {
-  return {
-    save: !!o.outDir,
-    models: o.models.map((m) => {
-      const url = (file: string) => `/models/${encodeURIComponent(m.name)}/${file}`;
-      const p = m.paths;
-      return {
-        name: m.name,
-        summary: m.summary,
-        bytes: [p.config, p.weights, p.tokenizer].reduce((n, f) => n + statSync(f).size, 0),
-        files: { config: url('config.json'), weights: url(basename(p.weights)), tokenizer: url(basename(p.tokenizer)), card: p.card ? url('model-card.md') : null },
-      };
-    }),
-  };
+  const files = new Map([
+    ['config.json', p.config],
+    [basename(p.weights), p.weights],
+    [basename(p.tokenizer), p.tokenizer],
+  ]);
+  if (p.card) files.set('model-card.md', p.card);
+  return files;
 }
 
 /** The request path as decoded segments; '..' anywhere is refused rather than resolved. */
@@ -123,32 +120,105 @@ function pathSegments(rawUrl: string): string[] {
   return segments;
 }
 
-const LOOPBACK_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/i;
+/** `path` itself when it and every link on its way resolve inside `folder`; a 403 for a link that leads out. */
+function inside(folder: string, path: string): string {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    throw new HttpError(404, `${basename(path)} is missing`);
+  }
+  if (!real.startsWith(realpathSync(folder) + sep)) throw new HttpError(403, `${basename(path)} is a link out of its folder; links are not followed out of the served folders`);
+  return path;
+}
+
+const sharedFiles = new Map<string | null, StaticFiles>();
+
+/** One StaticFiles per cache folder and process, so servers in one process hash and compress each file once. */
+function staticFiles(cacheDir: string | null): StaticFiles {
+  let f = sharedFiles.get(cacheDir);
+  if (!f) sharedFiles.set(cacheDir, (f = new StaticFiles(cacheDir)));
+  return f;
+}
+
+const LOOPBACK_NAME = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/i;
+
+/** The host name a Host header gives, without port or IPv6 brackets, lower case. */
+function hostName(header: string): string {
+  const m = /^\[([^\]]*)\](:\d+)?$/.exec(header) ?? /^([^:]*)(:\d+)?$/.exec(header);
+  return (m?.[1] ?? '').toLowerCase();
+}
 
 export function createAppServer(o: AppServerOptions): Server {
   const maxUpload = o.maxUploadBytes ?? MAX_UPLOAD_BYTES;
+  const maxPixels = o.maxSavePixels ?? MAX_SAVE_PIXELS;
+  const bodyTimeout = o.bodyTimeoutMs ?? 15_000;
+  const headersTimeout = o.headersTimeoutMs ?? 15_000;
+  const allowed = new Set((o.allowedHosts ?? []).map((h) => h.toLowerCase()));
   const byName = new Map(o.models.map((m) => [m.name, m]));
+  const files = staticFiles(o.compressedCacheDir === undefined ? COMPRESSED_CACHE : o.compressedCacheDir);
+  // The wasm binaries are what a first visit waits for: have them compressed before anyone asks.
+  for (const build of Object.values(ORT_BUILDS)) files.prepare(join(ORT_DIR, build.binary));
 
-  /** The file a GET of `seg` sends, with its Cache-Control, or null if the path names none. */
-  const staticFile = (seg: string[]): { path: string; cache: string } | null => {
+  const allowedHost = (header: string | undefined): boolean => {
+    const name = hostName(header ?? '');
+    return LOOPBACK_NAME.test(name) || allowed.has(name);
+  };
+
+  /** The file a GET of `seg` sends, with its Cache-Control when fixed, or null if the path names none. */
+  const staticFile = (seg: string[]): { path: string; cache?: string } | null => {
     const key = seg.join('/');
-    if (key === '' || key === 'index.html') return { path: join(o.appDir, 'index.html'), cache: 'no-cache' };
+    if (key === '' || key === 'index.html') return { path: inside(o.appDir, join(o.appDir, 'index.html')), cache: 'no-cache' };
     if (seg[0] === 'assets' && seg.length === 2) {
-      const path = join(o.appDir, 'assets', seg[1]);
       // Asset names carry a hash of their contents, so a name never changes content.
-      return existsSync(path) ? { path, cache: 'public, max-age=31536000, immutable' } : null;
+      return { path: inside(o.appDir, join(o.appDir, 'assets', seg[1])), cache: 'public, max-age=31536000, immutable' };
     }
-    if (seg[0] === 'ort' && seg.length === 2 && ORT_FILES.has(seg[1])) return { path: join(ORT_DIR, seg[1]), cache: 'no-cache' };
+    if (seg[0] === 'ort' && seg.length === 2 && ORT_FILES.has(seg[1])) return { path: inside(ORT_DIR, join(ORT_DIR, seg[1])) };
     if (seg[0] === 'models' && seg.length === 3) {
       const model = byName.get(seg[1]);
-      const path = model ? modelFiles(model)[seg[2]] : undefined;
-      return path ? { path, cache: 'no-cache' } : null;
+      const path = model && modelFiles(model).get(seg[2]);
+      return path ? { path: inside(dirname(model.paths.config), path) } : null;
     }
     return null;
   };
 
+  /** A file's URL with its version, and its size. */
+  const fileRef = async (urlPath: string, path: string): Promise<{ url: string; bytes: number }> => ({ url: `${urlPath}?v=${await files.version(path)}`, bytes: statSync(path).size });
+
+  const describeModel = async (m: ServedModel) => {
+    const url = (file: string) => `/models/${encodeURIComponent(m.name)}/${file}`;
+    const p = m.paths;
+    const folder = dirname(p.config);
+    try {
+      const parts = {
+        config: await fileRef(url('config.json'), inside(folder, p.config)),
+        weights: await fileRef(url(basename(p.weights)), inside(folder, p.weights)),
+        tokenizer: await fileRef(url(basename(p.tokenizer)), inside(folder, p.tokenizer)),
+        // The card is optional: one that can't be sent (a link out of the folder) is left out.
+        card: p.card ? await (async () => fileRef(url('model-card.md'), inside(folder, p.card!)))().catch(() => null) : null,
+      };
+      return { name: m.name, summary: m.summary, bytes: parts.config.bytes + parts.weights.bytes + parts.tokenizer.bytes, files: parts };
+    } catch (e) {
+      // One broken model must not hide the others: it is listed with its problem instead.
+      return { name: m.name, summary: m.summary, problem: `its files can't be sent (${e instanceof Error ? e.message : String(e)}) — export or copy the model again` };
+    }
+  };
+
+  const manifest = async () => ({
+    save: !!o.outDir,
+    runtime: {
+      version: ORT_VERSION,
+      ...Object.fromEntries(
+        await Promise.all(
+          Object.entries(ORT_BUILDS).map(async ([kind, b]) => [kind, { module: `/ort/${b.module}?v=${await files.version(join(ORT_DIR, b.module))}`, binary: await fileRef(`/ort/${b.binary}`, join(ORT_DIR, b.binary)) }]),
+        ),
+      ),
+    },
+    models: await Promise.all(o.models.map(describeModel)),
+  });
+
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (o.loopback && !LOOPBACK_HOST.test(req.headers.host ?? '')) throw new HttpError(403, `host '${req.headers.host}' is not this machine; open the app at http://localhost`);
+    if (!allowedHost(req.headers.host)) throw new HttpError(403, `host '${req.headers.host ?? ''}' is not a name this server was started with; open the app at the address unmask serve printed`);
     const seg = pathSegments(req.url ?? '/');
     const key = seg.join('/');
     if (key === 'api/save') {
@@ -157,38 +227,39 @@ export function createAppServer(o: AppServerOptions): Server {
     }
     if (key === 'api/models') {
       allow(req, ['GET', 'HEAD']);
-      return sendJson(req, res, 200, modelList(o));
+      return sendJson(req, res, 200, await manifest());
     }
     const file = staticFile(seg);
     if (!file) throw new HttpError(404, `nothing at /${key}`);
     allow(req, ['GET', 'HEAD']);
-    sendFile(req, res, file.path, file.cache);
+    await files.send(req, res, file.path, { headers: HEADERS, cache: file.cache });
   };
 
   const save = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!o.outDir) throw new HttpError(404, 'saving is off — start unmask serve with --out DIR');
     const origin = req.headers.origin;
-    if (origin && origin !== `http://${req.headers.host}`) throw new HttpError(403, `posts from ${origin} are refused`);
-    if ((req.headers['content-type'] ?? '').split(';')[0].trim() !== 'image/png') throw new HttpError(415, 'send the image as Content-Type: image/png');
+    if (origin !== `http://${req.headers.host}`) throw new HttpError(403, `posts must come from the app's page (Origin http://${req.headers.host}), not ${origin ?? 'an unnamed origin'}`);
+    if ((req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() !== 'image/png') throw new HttpError(415, 'send the image as Content-Type: image/png');
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (declared > maxUpload) throw new HttpError(413, `uploads are limited to ${maxUpload} bytes`);
-    const body = await readBody(req, maxUpload);
-    if (body.length < PNG_SIGNATURE.length || PNG_SIGNATURE.some((b, i) => body[i] !== b)) throw new HttpError(400, 'the body is not a PNG');
+    const body = await readBody(req, maxUpload, bodyTimeout);
+    await checkPng(body, maxPixels);
     const name = new URL(req.url ?? '/', 'http://x').searchParams.get('name') ?? 'unmask.png';
     const path = writeNew(o.outDir, name, body);
     sendJson(req, res, 201, { path });
   };
 
-  return createServer((req, res) => {
+  const server = createServer({ headersTimeout: headersTimeout, requestTimeout: 300_000, connectionsCheckingInterval: Math.min(1000, headersTimeout / 2) }, (req, res) => {
     route(req, res).catch((e: unknown) => {
-        const err = e instanceof HttpError ? e : new HttpError(500, e instanceof Error ? e.message : String(e));
-        if (res.headersSent) return void res.destroy();
-        // An upload refused part-way is not read further; the connection closes after the answer.
-        if (err.status === 413) res.setHeader('Connection', 'close');
-        for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-        sendJson(req, res, err.status, { error: err.message });
-      });
+      const err = e instanceof HttpError ? e : new HttpError(500, e instanceof Error ? e.message : String(e));
+      if (res.headersSent) return void res.destroy();
+      // A request refused before its body was read is not read further; the connection closes after the answer.
+      if (!req.complete) res.setHeader('Connection', 'close');
+      for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+      sendJson(req, res, err.status, { error: err.message });
+    });
   });
+  return server;
 }
 
 function allow(req: IncomingMessage, methods: string[]): void {
@@ -197,37 +268,53 @@ function allow(req: IncomingMessage, methods: string[]): void {
 
 function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...HEADERS, 'Content-Type': TYPES['.json'], 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, { ...HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
   res.end(req.method === 'HEAD' ? undefined : text);
 }
 
-/** Sends a file with an ETag from its size and modification time (a 304 when the client has it). */
-function sendFile(req: IncomingMessage, res: ServerResponse, path: string, cache: string): void {
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (!st?.isFile()) throw new HttpError(404, `${basename(path)} is missing`);
-  const etag = `"${st.size.toString(36)}-${Math.floor(st.mtimeMs).toString(36)}"`;
-  const headers = { ...HEADERS, 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream', 'Cache-Control': cache, ETag: etag };
-  if (req.headers['if-none-match'] === etag) return void res.writeHead(304, headers).end();
-  res.writeHead(200, { ...headers, 'Content-Length': st.size });
-  if (req.method === 'HEAD') return void res.end();
-  createReadStream(path).on('error', () => res.destroy()).pipe(res);
-}
-
-/** The request body, refused with 413 as soon as it passes `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** The request body: 413 as soon as it passes `limit` bytes, 408 when it stalls for `idleMs`. */
+function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const fail = (e: HttpError) => {
+      clearTimeout(timer);
+      req.pause();
+      reject(e);
+    };
+    const stalled = () => fail(new HttpError(408, `the upload stalled for ${idleMs / 1000} s; send the whole body at once`));
+    let timer = setTimeout(stalled, idleMs);
     req.on('data', (c: Buffer) => {
+      clearTimeout(timer);
+      timer = setTimeout(stalled, idleMs);
       size += c.length;
-      if (size > limit) {
-        req.pause();
-        reject(new HttpError(413, `uploads are limited to ${limit} bytes`));
-      } else chunks.push(c);
+      if (size > limit) fail(new HttpError(413, `uploads are limited to ${limit} bytes`));
+      else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (e) => fail(new HttpError(400, e.message)));
   });
+}
+
+/** A whole PNG: signature, every row decodable, the end chunk last, and at most `maxPixels` pixels. */
+async function checkPng(body: Buffer, maxPixels: number): Promise<void> {
+  const notPng = (why: string) => new HttpError(400, `the body is not a whole PNG (${why})`);
+  if (!body.subarray(0, 8).equals(PNG_SIGNATURE)) throw notPng('no PNG signature');
+  const meta = await sharp(body).metadata().catch((e: Error) => {
+    throw notPng(e.message.trim());
+  });
+  if (meta.format !== 'png') throw notPng(`it reads as ${meta.format}`);
+  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+  if (pixels > maxPixels) throw new HttpError(413, `images are limited to ${maxPixels} pixels; this one is ${meta.width}×${meta.height}`);
+  await sharp(body, { failOn: 'truncated', limitInputPixels: maxPixels })
+    .stats()
+    .catch((e: Error) => {
+      throw notPng(e.message.trim());
+    });
+  if (!body.subarray(body.length - PNG_END.length).equals(PNG_END)) throw notPng('it does not end with IEND');
 }
 
 /**

@@ -131,8 +131,9 @@ async function loadModelList(): Promise<void> {
   canSave = list.save;
   ui.model.replaceChildren(
     ...models.map((m) => {
-      const option = new Option(`${m.name} (${(m.bytes / 1e6).toFixed(0)} MB)`, m.name);
-      option.title = m.summary;
+      const option = new Option(m.files ? `${m.name} (${(m.bytes! / 1e6).toFixed(0)} MB)` : `${m.name} (unavailable)`, m.name);
+      option.title = m.problem ?? m.summary;
+      option.disabled = !m.files;
       return option;
     }),
   );
@@ -142,7 +143,8 @@ async function loadModelList(): Promise<void> {
     return;
   }
   const wanted = new URLSearchParams(location.search).get('model');
-  ui.model.value = models.some((m) => m.name === wanted) ? wanted! : models[0].name;
+  const usable = models.filter((m) => m.files);
+  ui.model.value = usable.some((m) => m.name === wanted) ? wanted! : (usable[0] ?? models[0]).name;
   selectModel();
 }
 
@@ -153,7 +155,7 @@ function selectModel(): void {
   const id = nextId++;
   pending = { id, kind: 'load' };
   setState('loading');
-  setStatus(`loading ${entry.name} (${(entry.bytes / 1e6).toFixed(1)} MB)…`);
+  setStatus(`loading ${entry.name} (${((entry.bytes ?? 0) / 1e6).toFixed(1)} MB)…`);
   send({ type: 'load', id, model: entry, backend: ui.backend.value as Backend });
   updateControls();
 }

@@ -2,14 +2,20 @@
 import type { SamplerName } from '../../diffusion/samplers.ts';
 import type { Images } from '../../data/images.ts';
 
-/** One entry of GET /api/models. */
+/** A file the server sends: its URL (naming its version) and size. */
+export interface FileRef {
+  url: string;
+  bytes: number;
+}
+
+/** One entry of GET /api/models: a model's files, or why they can't be sent. */
 export interface ModelEntry {
   name: string;
   summary: string;
-  /** Total bytes of the files below. */
-  bytes: number;
-  /** URLs of the model's files. */
-  files: { config: string; weights: string; tokenizer: string; card: string | null };
+  /** Total bytes of config, weights and tokenizer. */
+  bytes?: number;
+  files?: { config: FileRef; weights: FileRef; tokenizer: FileRef; card: FileRef | null };
+  problem?: string;
 }
 
 export interface ModelList {

@@ -62,11 +62,13 @@ async function build(name: string, files: ModelFiles, providers: string[]): Prom
 }
 
 async function load(entry: ModelEntry, backend: Backend): Promise<ModelInfo> {
+  const files = entry.files;
+  if (!files) throw new Error(`${entry.name}: ${entry.problem}`);
   const [config, weights, tokenizer, card] = await Promise.all([
-    fetchText(entry.files.config),
-    fetchBytes(entry.files.weights),
-    fetchBytes(entry.files.tokenizer),
-    entry.files.card ? fetchText(entry.files.card) : null,
+    fetchText(files.config.url),
+    fetchBytes(files.weights.url),
+    fetchBytes(files.tokenizer.url),
+    files.card ? fetchText(files.card.url) : null,
   ]);
   await model?.release();
   model = null;
