@@ -30,9 +30,9 @@ const EVERY_INTERFACE = new Set(['0.0.0.0', '::']);
  */
 export function allowedHosts(flags: Pick<ServeFlags, 'host' | 'expose' | 'allowHost'>): string[] {
   const host = flags.host;
-  if (!host.trim()) throw new Error("--host is empty — give an address: 127.0.0.1 (the default, this machine only), or 0.0.0.0 with --expose for every network");
+  if (!host.trim()) throw new UnmaskError('--host is empty', 'give an address: 127.0.0.1 (the default, this machine only), or 0.0.0.0 with --expose for every network');
   if (!LOOPBACK.test(host) && !flags.expose) {
-    throw new Error(`--host ${host} would let other machines use the app — add --expose to do that deliberately, or leave --host out to stay on this machine`);
+    throw new UnmaskError(`--host ${host} would let other machines use the app`, 'add --expose to do that deliberately, or leave --host out to stay on this machine');
   }
   const own = EVERY_INTERFACE.has(host)
     ? [hostname(), ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address))]
