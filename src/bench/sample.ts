@@ -5,6 +5,7 @@ import type { SamplerName } from '../diffusion/samplers.ts';
 import { Graph } from '../engine/graph.ts';
 import { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
+import type { Precision } from '../engine/quantize.ts';
 import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
 import { parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
@@ -25,6 +26,8 @@ export interface SampleBenchOptions {
   steps: number;
   sampler?: SamplerName;
   runs?: number;
+  /** The body's linear layers (see DenoiserOptions.precision). */
+  precision?: Precision;
 }
 
 export interface SampleBenchResult {
@@ -47,7 +50,7 @@ export async function benchSample(o: SampleBenchOptions): Promise<SampleBenchRes
   const g = new Graph();
   transformer(new Scope(g), g.input('tokens', [1, o.tokens], 'int64'), transformerConfig(config));
   const params = ParamStore.init(g, new Rng(0));
-  const denoiser = new PriorDenoiser(config, params, o.batch);
+  const denoiser = new PriorDenoiser(config, params, { maxChunk: o.batch, precision: o.precision });
   const grids = new Int32Array(o.batch * o.tokens).fill(o.codebook);
   // Full forward: every position queried, as the reference computes it.
   const all = Int32Array.from({ length: o.batch * o.tokens }, (_, i) => i % o.tokens);

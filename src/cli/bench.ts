@@ -7,6 +7,7 @@ import { type BenchCase, benchEngine } from '../bench/engine.ts';
 import { benchSample, benchSampleAutoregressive } from '../bench/sample.ts';
 import { benchVqgan } from '../bench/vqgan.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
+import { PRECISIONS, type Precision } from '../engine/quantize.ts';
 import { int } from './parse.ts';
 import { UnmaskError } from '../errors.ts';
 
@@ -47,9 +48,10 @@ export function registerBench(program: Command): void {
     .option('--steps <s>', 'sampling steps', int('--steps', 1), 50)
     .option('--schedule <order>', `${Object.keys(SAMPLERS).join(' or ')}`, 'random')
     .option('--runs <n>', 'timed runs (median)', int('--runs', 1), 3)
+    .addOption(new Option('--precision <p>', "the transformer body's linear layers: fp32, or int8 (quantized weights, 8-bit dot products)").choices([...PRECISIONS]).default('fp32'))
     .option('--causal', 'the autoregressive baseline instead: N key/value-cached steps (--steps and --schedule do not apply)')
     .option('--json', 'one JSON object with a seconds_per_image field')
-    .action(async (o: { layers: number; dim: number; heads: number; tokens: number; codebook: number; batch: number; steps: number; schedule: string; runs: number; causal?: boolean; json?: boolean }) => {
+    .action(async (o: { layers: number; dim: number; heads: number; tokens: number; codebook: number; batch: number; steps: number; schedule: string; runs: number; precision: Precision; causal?: boolean; json?: boolean }) => {
       if (o.causal) {
         if (!o.json) process.stderr.write('building sessions, then sampling left to right…\n');
         const r = await benchSampleAutoregressive(o);
@@ -62,9 +64,9 @@ export function registerBench(program: Command): void {
       if (o.steps > o.tokens) throw new UnmaskError(`--steps must be at most --tokens (${o.tokens}), got ${o.steps}`, `pass --steps ${o.tokens} or fewer`);
       if (!o.json) process.stderr.write('building sessions, then sampling…\n');
       const r = await benchSample({ ...o, sampler: o.schedule as SamplerName });
-      const line = { case: 'sample', layers: o.layers, dim: o.dim, heads: o.heads, tokens: o.tokens, codebook: o.codebook, batch: o.batch, steps: o.steps, schedule: o.schedule, ...r };
+      const line = { case: 'sample', layers: o.layers, dim: o.dim, heads: o.heads, tokens: o.tokens, codebook: o.codebook, batch: o.batch, steps: o.steps, schedule: o.schedule, precision: o.precision, ...r };
       if (o.json) process.stdout.write(`${JSON.stringify(line)}\n`);
-      else process.stdout.write(`${r.seconds_per_image.toFixed(3)} s per image (${r.seconds_per_batch.toFixed(2)} s per batch of ${o.batch}, ${o.steps} steps, ${o.schedule}); one full forward pass ${r.forward_ms.toFixed(1)} ms\n`);
+      else process.stdout.write(`${r.seconds_per_image.toFixed(3)} s per image (${r.seconds_per_batch.toFixed(2)} s per batch of ${o.batch}, ${o.steps} steps, ${o.schedule}, ${o.precision}); one full forward pass ${r.forward_ms.toFixed(1)} ms\n`);
     });
 
   bench

@@ -70,6 +70,13 @@ export function cast(x: Tensor, to: DType): Tensor {
 
 export const matmul = (a: Tensor, b: Tensor) => apply('matmul', [a, b], {});
 
+/** x float32 [..., K] @ int8 w [K, N] with per-column scales [N] (+ bias [N]), x quantized per call (inference only). */
+/** softmax(q kᵀ / √d_head) v per head, for q, k, v [B, N, heads·d_head] with heads side by side (inference only). */
+export const attention = (q: Tensor, k: Tensor, v: Tensor, heads: number) => apply('attention', [q, k, v], { heads });
+
+export const dynamicQuantizeMatmul = (x: Tensor, w: Tensor, scale: Tensor, bias?: Tensor) =>
+  apply('dynamicQuantizeMatmul', bias ? [x, w, scale, bias] : [x, w, scale], {});
+
 /** 2-D convolution; `bias` [O] is added per output channel inside the Conv. */
 export function conv(x: Tensor, w: Tensor, opts: Partial<ConvAttrs> = {}, bias?: Tensor): Tensor {
   return apply('conv', bias ? [x, w, bias] : [x, w], convAttrs(opts));

@@ -3,7 +3,8 @@
 import type { NDArray } from './ndarray.ts';
 import type { OpAttrs, OpName } from './ops/types.ts';
 
-export type DType = 'float32' | 'float64' | 'int64' | 'bool';
+/** int8 holds quantized weights (inference graphs only; see engine/quantize.ts). */
+export type DType = 'float32' | 'float64' | 'int64' | 'bool' | 'int8';
 export type Shape = readonly number[];
 
 export class GraphError extends Error {
@@ -92,17 +93,21 @@ export class Graph {
     return t;
   }
 
-  /** Declares a float32 parameter (or buffer); declaring the same name twice returns the first (weight sharing). */
-  param(name: string, shape: Shape, init: InitSpec, trainable = true): Tensor {
+  /**
+   * Declares a parameter (or buffer), float32 unless it holds quantized weights (int8, never trained);
+   * declaring the same name twice returns the first (weight sharing).
+   */
+  param(name: string, shape: Shape, init: InitSpec, trainable = true, dtype: 'float32' | 'int8' = 'float32'): Tensor {
     const existing = this.params.get(name);
     if (existing) {
-      if (fmtShape(existing.shape) !== fmtShape(shape)) {
-        throw new GraphError(`parameter '${name}' redeclared with shape ${fmtShape(shape)}, was ${fmtShape(existing.shape)}`);
+      if (fmtShape(existing.shape) !== fmtShape(shape) || existing.tensor.dtype !== dtype) {
+        throw new GraphError(`parameter '${name}' redeclared as ${dtype}${fmtShape(shape)}, was ${existing.tensor}`);
       }
       return existing.tensor;
     }
     if (this.inputs.has(name)) throw new GraphError(`parameter '${name}' clashes with an input`);
-    const tensor = this.newTensor(shape, 'float32', { kind: 'param', name });
+    if (dtype === 'int8' && trainable) throw new GraphError(`parameter '${name}': int8 parameters hold quantized weights and cannot be trained`);
+    const tensor = this.newTensor(shape, dtype, { kind: 'param', name });
     this.params.set(name, { name, shape: [...shape], init, trainable, tensor });
     return tensor;
   }

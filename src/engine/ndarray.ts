@@ -86,6 +86,7 @@ export function roundTo(dtype: DType, x: number): number {
     case 'float64':
       return x;
     case 'int64':
+    case 'int8':
       return Math.trunc(x);
     case 'bool':
       return x ? 1 : 0;

@@ -13,7 +13,11 @@ const ONNX_DTYPE: Record<DType, number> = {
   float64: onnx.TensorProto.DataType.DOUBLE,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
+  int8: onnx.TensorProto.DataType.INT8,
 };
+
+/** ONNX Runtime's contrib operator domain (kernels outside the ONNX standard, e.g. DynamicQuantizeMatMul). */
+export const MS_DOMAIN = 'com.microsoft';
 
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
 
@@ -22,6 +26,7 @@ export function tensorProto(name: string, shape: Shape, dtype: DType, data: Arra
   let raw: Uint8Array;
   if (dtype === 'float32') raw = new Uint8Array(Float32Array.from(data).buffer);
   else if (dtype === 'float64') raw = new Uint8Array(Float64Array.from(data).buffer);
+  else if (dtype === 'int8') raw = new Uint8Array(Int8Array.from(data).buffer);
   else if (dtype === 'int64') {
     const b = new BigInt64Array(n);
     for (let i = 0; i < n; i++) b[i] = BigInt(data[i]);
@@ -41,7 +46,8 @@ export class OnnxEmitter {
     return `_${hint}${this.counter++}`;
   }
 
-  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}): void {
+  /** Appends a node; `domain` names a non-standard operator set such as MS_DOMAIN. */
+  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}, domain = ''): void {
     const attribute: onnxProto.onnx.IAttributeProto[] = [];
     for (const [name, v] of Object.entries(attrs)) {
       const A = onnx.AttributeProto.AttributeType;
@@ -51,7 +57,12 @@ export class OnnxEmitter {
       else if ('float' in v) attribute.push({ name, type: A.FLOAT, f: v.float });
       else attribute.push({ name, type: A.FLOATS, floats: v.floats });
     }
-    this.nodes.push({ opType, input: inputs, output: outputs, name: `${opType}_${this.nodes.length}`, attribute });
+    this.nodes.push({ opType, ...(domain ? { domain } : {}), input: inputs, output: outputs, name: `${opType}_${this.nodes.length}`, attribute });
+  }
+
+  /** Appends a node of ONNX Runtime's contrib operator set (MS_DOMAIN), e.g. DynamicQuantizeMatMul. */
+  contrib(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}): void {
+    this.node(opType, inputs, outputs, attrs, MS_DOMAIN);
   }
 
   /** A 1-D int64 initializer (shapes, axes, pads), shared between nodes. */
@@ -103,7 +114,7 @@ export function lowerToOnnx(graph: Graph, opts: LowerOptions = {}): onnxProto.on
     if (!live.has(p.tensor.id)) continue;
     names.set(p.tensor.id, name);
     const value = opts.paramValues?.get(name);
-    if (value) e.initializers.push(tensorProto(name, p.shape, 'float32', value));
+    if (value) e.initializers.push(tensorProto(name, p.shape, p.tensor.dtype, value));
     else inputs.push(valueInfo(name, p.tensor));
   }
   const nameOf = (t: Tensor): string => {
@@ -133,10 +144,11 @@ export function lowerToOnnx(graph: Graph, opts: LowerOptions = {}): onnxProto.on
     e.node('Identity', [nameOf(t)], [name]);
     outInfos.push(valueInfo(name, t));
   }
+  const domains = new Set(e.nodes.map((n) => n.domain).filter((d) => d));
   return onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'unmask',
-    opsetImport: [{ domain: '', version: OPSET }],
+    opsetImport: [{ domain: '', version: OPSET }, ...[...domains].map((domain) => ({ domain, version: 1 }))],
     graph: { name: 'unmask', node: e.nodes, initializer: e.initializers, input: inputs, output: outInfos },
   });
 }

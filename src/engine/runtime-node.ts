@@ -4,8 +4,9 @@ import * as ort from 'onnxruntime-node';
 import type { DType } from './graph.ts';
 import type { HostTensor, Runtime, RuntimeSession, SessionOptions } from './runtime.ts';
 
-const ORT_TYPE: Record<DType, 'float32' | 'float64' | 'int64' | 'bool'> = {
+const ORT_TYPE: Record<DType, 'float32' | 'float64' | 'int64' | 'bool' | 'int8'> = {
   float32: 'float32',
+  int8: 'int8',
   float64: 'float64',
   int64: 'int64',
   bool: 'bool',

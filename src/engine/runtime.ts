@@ -3,7 +3,7 @@
 import type { DType, Shape } from './graph.ts';
 import { UnmaskError } from '../errors.ts';
 
-export type HostData = Float32Array | Float64Array | BigInt64Array | Uint8Array;
+export type HostData = Float32Array | Float64Array | BigInt64Array | Uint8Array | Int8Array;
 
 export interface HostTensor {
   dtype: DType;

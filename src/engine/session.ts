@@ -71,6 +71,7 @@ const ARRAY_DTYPE: [new (n: number) => HostData, DType][] = [
   [Float64Array, 'float64'],
   [BigInt64Array, 'int64'],
   [Uint8Array, 'bool'],
+  [Int8Array, 'int8'],
 ];
 
 function asHost(f: Feed, v: HostData | HostTensor): HostTensor {

@@ -5,6 +5,7 @@
 import * as F from '../engine/api.ts';
 import { Graph } from '../engine/graph.ts';
 import type { ParamStore } from '../engine/params.ts';
+import { type Precision, quantizedParams } from '../engine/quantize.ts';
 import { decodeSafetensors, paramsFromTensors } from '../engine/safetensors.ts';
 import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
@@ -16,6 +17,17 @@ import { AutoregressiveSampler } from './autoregressive.ts';
 import { type ModelFiles, ModelError, TOKENIZER_FILE, parseModelConfig } from './model-format.ts';
 import { Tokenizer } from './tokenizer.ts';
 
+export interface DenoiserOptions {
+  /** Most grids per session run (default 16). */
+  maxChunk?: number;
+  /**
+   * The transformer body's linear layers: 'fp32' (default) or 'int8' (weights quantized once per output
+   * channel, activations per call; about twice as fast on CPUs with 8-bit dot products, e.g. AVX512-VNNI).
+   * The output head stays in float32 either way.
+   */
+  precision?: Precision;
+}
+
 /**
  * Runs the prior on chunks of at most `maxChunk` grids (a smaller batch gets a smaller power-of-two
  * chunk, so four images don't pay for sixteen). The transformer body runs once per step on every
@@ -25,15 +37,20 @@ import { Tokenizer } from './tokenizer.ts';
 export class PriorDenoiser implements Denoiser {
   readonly grid: readonly [number, number];
   readonly codebookSize: number;
+  readonly maxChunk: number;
+  readonly precision: Precision;
   private bodies = new Map<number, Program>();
   private heads = new Map<string, Program>();
+  /** The body's weights as baked: `params`, or their int8 quantization (made once, on first use). */
+  private bodyParams: ParamStore | null = null;
 
   constructor(
     readonly config: PriorConfig,
     private params: ParamStore,
-    /** Most grids per session run. */
-    readonly maxChunk = 16,
+    opts: DenoiserOptions = {},
   ) {
+    this.maxChunk = opts.maxChunk ?? 16;
+    this.precision = opts.precision ?? 'fp32';
     this.grid = [config.latent, config.latent];
     this.codebookSize = config.codebookSize;
   }
@@ -47,9 +64,10 @@ export class PriorDenoiser implements Denoiser {
     if (!p) {
       const g = new Graph();
       const tokens = g.input('tokens', [chunk, this.n], 'int64');
-      g.output('hidden', transformerHidden(new Scope(g), tokens, transformerConfig(this.config))); // [B, N, d]
-      this.params.assertCovers(g);
-      p = await Program.compile(g, { bake: this.params });
+      g.output('hidden', transformerHidden(new Scope(g, '', this.precision), tokens, transformerConfig(this.config))); // [B, N, d]
+      this.bodyParams ??= this.precision === 'int8' ? quantizedParams(this.params, g) : this.params;
+      this.bodyParams.assertCovers(g);
+      p = await Program.compile(g, { bake: this.bodyParams });
       this.bodies.set(chunk, p);
     }
     return p;
@@ -125,16 +143,17 @@ export class UnmaskModel {
     return new UnmaskModel(source, tokenizer, prior, params(files.weights, 'prior weights'), files.card ?? null);
   }
 
-  private denoiserCache: PriorDenoiser | null = null;
+  private denoisers = new Map<Precision, PriorDenoiser>();
   private autoregressiveCache: AutoregressiveSampler | null = null;
 
-  /** The absorbing prior's denoiser, for every task that fills masked tokens. */
-  denoiser(): PriorDenoiser {
+  /** The absorbing prior's denoiser, for every task that fills masked tokens (one per precision, kept). */
+  denoiser(precision: Precision = 'fp32'): PriorDenoiser {
     if (this.prior.causal) {
       throw new ModelError(`${this.dir} holds the autoregressive baseline (a causal prior): it only generates, left to right`, 'complete, inpaint, stitch and extend need an absorbing prior; pass one');
     }
-    this.denoiserCache ??= new PriorDenoiser(this.prior, this.priorParams);
-    return this.denoiserCache;
+    let d = this.denoisers.get(precision);
+    if (!d) this.denoisers.set(precision, (d = new PriorDenoiser(this.prior, this.priorParams, { precision })));
+    return d;
   }
 
   /** The causal prior's key/value-cached sampler. */
@@ -145,7 +164,7 @@ export class UnmaskModel {
 
   /** Releases the prior's sessions (they are rebuilt on demand); the tokenizer stays loaded. */
   async releasePrior(): Promise<void> {
-    await Promise.all([this.denoiserCache?.release(), this.autoregressiveCache?.release()]);
+    await Promise.all([...[...this.denoisers.values()].map((d) => d.release()), this.autoregressiveCache?.release()]);
   }
 
   async release(): Promise<void> {

@@ -18,6 +18,11 @@ export function multiHeadSelfAttention(s: Scope, x: Tensor, dim: number, heads: 
   if (dim % heads !== 0) throw new GraphError(`attention: dim ${dim} not divisible by ${heads} heads`);
   const dh = dim / heads;
   const split = (t: Tensor) => F.transpose(F.reshape(t, [b, n, heads, dh]), [0, 2, 1, 3]); // [B, H, N, dh]
+  if (s.inference && !opts.causal) {
+    // inference: one fused kernel on the projections as they come, heads side by side
+    const y = F.attention(linear(s.sub('query'), x, dim, dim), linear(s.sub('key'), x, dim, dim), linear(s.sub('value'), x, dim, dim), heads);
+    return linear(s.sub('proj'), y, dim, dim);
+  }
   const q = split(linear(s.sub('query'), x, dim, dim));
   const k = split(linear(s.sub('key'), x, dim, dim));
   const v = split(linear(s.sub('value'), x, dim, dim));

@@ -5,8 +5,16 @@ import type { Tensor } from '../engine/graph.ts';
 import { fanInUniform } from '../engine/params.ts';
 import type { Scope } from './scope.ts';
 
-/** y = x Wᵀ + b with W [out, in]; x [..., in] → [..., out]. */
+/**
+ * y = x Wᵀ + b with W [out, in]; x [..., in] → [..., out]. In an int8 scope W is the quantized weight
+ * (per output channel) and x is quantized per call: one integer GEMM with the bias fused.
+ */
 export function linear(s: Scope, x: Tensor, inF: number, outF: number, opts: { bias?: boolean } = {}): Tensor {
+  if (s.inference === 'int8') {
+    const { weight, scale } = s.int8Param('weight', outF, inF);
+    const bias = (opts.bias ?? true) ? s.param('bias', [outF], fanInUniform(inF)) : undefined;
+    return F.dynamicQuantizeMatmul(x, F.mT(weight), scale, bias);
+  }
   const w = s.param('weight', [outF, inF], fanInUniform(inF));
   let y = F.matmul(x, F.mT(w));
   if (opts.bias ?? true) y = F.add(y, s.param('bias', [outF], fanInUniform(inF)));

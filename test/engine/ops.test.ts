@@ -118,6 +118,45 @@ for (const [sa, sb] of MATMULS) {
   CASES.push({ name: `matmul ${fmtShape(sa)} @ ${fmtShape(sb)}`, ops: ['matmul'], inputs: { a: randn(rng, sa), b: randn(rng, sb) }, build: ({ a, b }) => F.matmul(a, b) });
 }
 
+// fused multi-head attention (inference only): self-attention and a longer key/value sequence
+for (const [n, m, heads] of [
+  [5, 5, 2],
+  [3, 7, 4],
+] as [number, number, number][]) {
+  CASES.push({
+    name: `attention q [2,${n},8], k/v [2,${m},8], ${heads} heads`,
+    ops: ['attention'],
+    inputs: { q: randn(rng, [2, n, 8]), k: randn(rng, [2, m, 8]), v: randn(rng, [2, m, 8]) },
+    build: ({ q, k, v }) => F.attention(q, k, v, heads),
+    parityOnly: true,
+  });
+}
+
+// int8 weights in −127..127, positive per-column scales; x is quantized inside the op (ORT's rule),
+// so the reference reproduces the integer products exactly and parity holds at float32 rounding.
+const int8s = (shape: Shape) => nd(shape, 'int8', Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.int(255) - 127));
+for (const [xs, n, bias] of [
+  [[3, 16], 5, true],
+  [[2, 4, 16], 6, false],
+] as [Shape, number, boolean][]) {
+  const k = xs[xs.length - 1];
+  CASES.push({
+    name: `dynamicQuantizeMatmul ${fmtShape(xs)} @ int8 [${k},${n}]${bias ? ' + bias' : ''}`,
+    ops: ['dynamicQuantizeMatmul'],
+    inputs: { x: randn(rng, xs), w: int8s([k, n]), scale: uniform(rng, [n], 0.001, 0.02), ...(bias ? { b: randn(rng, [n]) } : {}) },
+    build: ({ x, w, scale, b }) => F.dynamicQuantizeMatmul(x, w, scale, b),
+    parityOnly: true,
+  });
+}
+// all of x ≥ 0: the zero point is 0 and the range is [0, max]
+CASES.push({
+  name: 'dynamicQuantizeMatmul x ≥ 0 @ int8 [8,4]',
+  ops: ['dynamicQuantizeMatmul'],
+  inputs: { x: uniform(rng, [5, 8], 0, 3), w: int8s([8, 4]), scale: uniform(rng, [4], 0.001, 0.02) },
+  build: ({ x, w, scale }) => F.dynamicQuantizeMatmul(x, w, scale),
+  parityOnly: true,
+});
+
 function convCase(name: string, xs: Shape, ws: Shape, o: Partial<ConvAttrs>): OpCase {
   return { name: `conv ${name}`, ops: ['conv'], inputs: { x: randn(rng, xs), w: randn(rng, ws, 0.5) }, build: ({ x, w }) => F.conv(x, w, o) };
 }
@@ -220,7 +259,7 @@ CASES.push(
 const fmt = (v: number) => v.toExponential(1);
 
 /** Ops whose ONNX Runtime CPU kernels are float32 only (no double): float64 parity skips cases using them. */
-const FLOAT32_ONLY_IN_ORT: OpName[] = ['erf', 'conv', 'convTranspose', 'upsampleNearest2x'];
+const FLOAT32_ONLY_IN_ORT: OpName[] = ['erf', 'conv', 'convTranspose', 'upsampleNearest2x', 'dynamicQuantizeMatmul', 'attention'];
 
 /** One line per case, printed together at the end, with the worst of each kind of comparison. */
 const REPORT: string[] = [];
@@ -300,6 +339,9 @@ const ERRORS: [string, (g: Graph) => unknown, string[]][] = [
   ['matmul inner dimensions', (g) => F.matmul(f32(g, [2, 3]), f32(g, [4, 5])), ['matmul', '[2,3]', '[4,5]']],
   ['matmul batch axes', (g) => F.matmul(f32(g, [2, 3, 4]), f32(g, [3, 4, 5])), ['matmul', '[2,3,4]', '[3,4,5]']],
   ['matmul dtypes', (g) => F.matmul(f32(g, [2, 3]), int(g, [3, 4])), ['matmul', 'float32', 'int64', '[2,3]', '[3,4]']],
+  ['dynamicQuantizeMatmul float weight', (g) => F.dynamicQuantizeMatmul(f32(g, [2, 3]), f32(g, [3, 4]), f32(g, [4])), ['dynamicQuantizeMatmul', 'int8', 'float32[3,4]']],
+  ['dynamicQuantizeMatmul scale per column', (g) => F.dynamicQuantizeMatmul(f32(g, [2, 3]), g.input('w', [3, 4], 'int8'), f32(g, [3])), ['dynamicQuantizeMatmul', 'scale', '[4]', 'float32[3]']],
+  ['attention heads', (g) => F.attention(f32(g, [1, 4, 6]), f32(g, [1, 4, 6]), f32(g, [1, 4, 6]), 4), ['attention', '[1,4,6]', '4 heads']],
   ['add shapes', (g) => F.add(f32(g, [2, 3]), f32(g, [4])), ['add', '[2,3]', '[4]']],
   ['add dtypes', (g) => F.add(f32(g, [2, 3]), int(g, [2, 3])), ['add', 'float32', 'int64']],
   ['mul dtypes with broadcasting', (g) => F.mul(f32(g, [2, 3]), int(g, [3])), ['mul', 'float32', 'int64', '[2,3]', '[3]']],

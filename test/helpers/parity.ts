@@ -86,6 +86,8 @@ function toHost(v: NDArray): HostTensor['data'] {
       return BigInt64Array.from(v.data, (x) => BigInt(x));
     case 'bool':
       return Uint8Array.from(v.data);
+    case 'int8':
+      return Int8Array.from(v.data);
   }
 }
 

@@ -167,7 +167,8 @@ export const cast: OpRule<{ to: DType }> = {
   // A cast between float types passes the gradient through; casts from ints or bools have none.
   grad: (g, { inputs: [x], F }) => [FLOAT.includes(x.dtype) ? F.cast(g, x.dtype) : null],
 };
-const ONNX_CAST: Record<DType, number> = { float32: 1, int64: 7, bool: 9, float64: 11 };
+/** ONNX TensorProto data type numbers, for Cast's `to`. */
+export const ONNX_CAST: Record<DType, number> = { float32: 1, int64: 7, bool: 9, float64: 11, int8: 3 };
 
 export const stopGradient: OpRule<None> = {
   type: ([x]) => x,

@@ -1,6 +1,7 @@
 // Integer-indexed reads and accumulating writes: gather, gatherElements, their scatter-add duals, one-hot.
 import { type DType, GraphError, fmtShape, sizeOf } from '../graph.ts';
 import { nd, stridesOf, unravel } from '../ndarray.ts';
+import { ONNX_CAST } from './elementwise.ts';
 import type { OpRule, TType } from './types.ts';
 
 type None = Record<string, never>;
@@ -132,7 +133,7 @@ export const oneHot: OpRule<{ depth: number; dtype: DType }> = {
     const hit = e.tmp('hit');
     e.node('Reshape', [idx, e.constI64([...it.shape, 1])], [col]);
     e.node('Equal', [col, e.constOf([a.depth], 'int64', [...Array(a.depth).keys()])], [hit]);
-    e.node('Cast', [hit], [o], { to: { float32: 1, int64: 7, bool: 9, float64: 11 }[a.dtype] });
+    e.node('Cast', [hit], [o], { to: ONNX_CAST[a.dtype] });
   },
   eval: ([idx], a, t) => {
     const r = nd(t.shape, t.dtype);

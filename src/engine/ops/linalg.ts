@@ -1,6 +1,7 @@
-// MatMul (batched, broadcasting batch axes), 2-D convolution and its transpose.
+// MatMul (batched, broadcasting batch axes), its int8 form for inference, 2-D convolution and its transpose.
 import { type Graph, GraphError, type Tensor, fmtShape } from '../graph.ts';
 import { broadcastShapes, broadcastStrides, forEachIndex, nd } from '../ndarray.ts';
+import { quantizeActivations } from '../quantize.ts';
 import type { Builders, ConvAttrs, OpRule, TType } from './types.ts';
 
 type None = Record<string, never>;
@@ -57,6 +58,85 @@ export const matmul: OpRule<None> = {
     }
     return [da, db];
   },
+};
+
+/**
+ * x float32 [..., K] @ w int8 [K, N] · scale [N] (+ bias [N]): ONNX Runtime's DynamicQuantizeMatMul. Each
+ * call quantizes the whole of x to uint8 (quantizeActivations), multiplies in integers (exact int32
+ * sums) and rescales column n by x's scale · scale[n]. Inference only: no gradient.
+ */
+export const dynamicQuantizeMatmul: OpRule<None> = {
+  type: ([x, w, scale, bias]) => {
+    if (x.dtype !== 'float32' || x.shape.length < 2) throw new GraphError(`dynamicQuantizeMatmul: x must be float32 of rank ≥ 2, got ${x.dtype}${fmtShape(x.shape)}`);
+    if (w.dtype !== 'int8' || w.shape.length !== 2) throw new GraphError(`dynamicQuantizeMatmul: weight must be int8 [K, N], got ${w.dtype}${fmtShape(w.shape)}`);
+    const [k, n] = w.shape;
+    if (x.shape[x.shape.length - 1] !== k) throw new GraphError(`dynamicQuantizeMatmul: inner dimensions differ: ${fmtShape(x.shape)} @ ${fmtShape(w.shape)}`);
+    for (const [what, t] of [['scale', scale], ['bias', bias]] as const) {
+      if (t && (t.dtype !== 'float32' || fmtShape(t.shape) !== fmtShape([n]))) {
+        throw new GraphError(`dynamicQuantizeMatmul: ${what} must be float32 [${n}], one per column, got ${t.dtype}${fmtShape(t.shape)}`);
+      }
+    }
+    if (!scale) throw new GraphError('dynamicQuantizeMatmul: needs the weight scales');
+    return { shape: [...x.shape.slice(0, -1), n], dtype: 'float32' };
+  },
+  onnx: (e, [x, w, scale, bias], o) => e.contrib('DynamicQuantizeMatMul', bias ? [x, w, scale, '', bias] : [x, w, scale], [o]),
+  eval: ([x, w, scale, bias], _a, t) => {
+    const r = nd(t.shape, t.dtype);
+    const [k, n] = w.shape;
+    const { q, scale: sx, zeroPoint } = quantizeActivations(x.data);
+    for (let row = 0; row < q.length / k; row++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc += (q[row * k + p] - zeroPoint) * w.data[p * n + j];
+        r.data[row * n + j] = Math.fround(Math.fround(acc * Math.fround(sx * scale.data[j])) + (bias ? bias.data[j] : 0));
+      }
+    }
+    return r;
+  },
+  grad: null,
+};
+
+/**
+ * Multi-head scaled dot-product attention, softmax(q kᵀ / √d) v per head, on q [B, N, H·d], k, v
+ * [B, M, H·d] with the heads side by side (as the projections make them): ONNX Runtime's
+ * MultiHeadAttention, one kernel instead of transposes, two batched products and a softmax.
+ */
+export const attention: OpRule<{ heads: number }> = {
+  type: ([q, k, v], a) => {
+    for (const t of [q, k, v]) if (t.dtype !== 'float32' || t.shape.length !== 3) throw new GraphError(`attention: q, k, v must be float32 [B, N, D], got ${t.dtype}${fmtShape(t.shape)}`);
+    const ok = q.shape[0] === k.shape[0] && fmtShape(k.shape) === fmtShape(v.shape) && q.shape[2] === k.shape[2] && q.shape[2] % a.heads === 0;
+    if (!ok) throw new GraphError(`attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit ${a.heads} heads`);
+    return q;
+  },
+  onnx: (e, ins, o, a) => e.contrib('MultiHeadAttention', ins, [o], { num_heads: a.heads }),
+  eval: ([q, k, v], a, t) => {
+    const r = nd(t.shape, t.dtype);
+    const [b, n, dim] = q.shape;
+    const m = k.shape[1];
+    const d = dim / a.heads;
+    const scale = 1 / Math.sqrt(d);
+    const w = new Float64Array(m);
+    for (let bi = 0; bi < b; bi++)
+      for (let h = 0; h < a.heads; h++)
+        for (let i = 0; i < n; i++) {
+          let top = -Infinity;
+          for (let j = 0; j < m; j++) {
+            let s = 0;
+            for (let c = 0; c < d; c++) s += q.data[(bi * n + i) * dim + h * d + c] * k.data[(bi * m + j) * dim + h * d + c];
+            w[j] = s * scale;
+            top = Math.max(top, w[j]);
+          }
+          let z = 0;
+          for (let j = 0; j < m; j++) z += w[j] = Math.exp(w[j] - top);
+          for (let c = 0; c < d; c++) {
+            let s = 0;
+            for (let j = 0; j < m; j++) s += w[j] * v.data[(bi * m + j) * dim + h * d + c];
+            r.data[(bi * n + i) * dim + h * d + c] = s / z;
+          }
+        }
+    return r;
+  },
+  grad: null,
 };
 
 function convOut(size: number, k: number, s: number, d: number, p0: number, p1: number): number {

@@ -32,6 +32,8 @@ export const TABLE: OpTable = {
   cast: E.cast,
   stopGradient: E.stopGradient,
   matmul: L.matmul,
+  dynamicQuantizeMatmul: L.dynamicQuantizeMatmul,
+  attention: L.attention,
   conv: L.conv,
   convTranspose: L.convTranspose,
   reshape: S.reshape,

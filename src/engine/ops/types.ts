@@ -44,6 +44,8 @@ export interface OpAttrs {
   stopGradient: None;
   // linear algebra
   matmul: None;
+  dynamicQuantizeMatmul: None;
+  attention: { heads: number };
   conv: ConvAttrs;
   convTranspose: ConvAttrs & { outputShape: [number, number] };
   // shape
