@@ -6,6 +6,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { findCheckpoint } from '../engine/checkpoint.ts';
+import { PRECISIONS, type Precision } from '../engine/quantize.ts';
 import type { FeatureExtractor } from '../eval/features.ts';
 import { parseFeatureNetConfig } from '../eval/feature-net.ts';
 import { FEATURE_STEPS, runFeatureTraining } from '../eval/train-features.ts';
@@ -75,6 +76,7 @@ interface EvalFlags {
   temp: number;
   seed: number;
   batch: number;
+  precision: Precision;
   k: number;
   reference: 'val' | 'train';
   elboImages: number;
@@ -112,6 +114,7 @@ export function registerEval(program: Command): void {
     .option('--temp <t>', 'sampling temperature', positiveNumber('--temp'), 1)
     .option('--seed <s>', 'random seed (batch b uses seed + b)', int('--seed', 0), 0)
     .option('--batch <b>', 'images generated per call', int('--batch', 1), 64)
+    .addOption(new Option('--precision <p>', "the prior's linear layers: fp32 or int8").choices([...PRECISIONS]).default('fp32'))
     .option('--k <k>', 'neighbours for precision/recall/density/coverage', int('--k', 1), 3)
     .addOption(new Option('--reference <split>', 'real images to compare with').choices(['val', 'train']).default('val'))
     .option('--elbo-images <n>', 'validation images for the ELBO (0 skips it)', int('--elbo-images', 0), 256)
@@ -140,6 +143,7 @@ export function registerEval(program: Command): void {
           temperature: flags.temp,
           seed: flags.seed,
           batch: flags.batch,
+          precision: flags.precision,
           k: flags.k,
           elboImages: flags.elboImages,
           autoregressive: ar ? autoregressiveBaseline(ar) : undefined,

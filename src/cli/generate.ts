@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { type Images, imageGrid, upscale } from '../data/images.ts';
 import { readImage, writeImage } from '../data/png.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
+import { PRECISIONS, type Precision } from '../engine/quantize.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import { type Box, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodePartial, extend, generate, inpaint, stitch } from '../inference/tasks.ts';
 import { DEFAULT_MODEL, listModels, loadModel } from '../inference/model-dir.ts';
@@ -23,6 +24,7 @@ interface TaskFlags {
   temp: number;
   schedule: SamplerName;
   seed: number;
+  precision: Precision;
   out: string;
   frames?: string;
   json?: boolean;
@@ -36,6 +38,7 @@ function taskOptions(cmd: Command, defaults: { out: string; n: number }): Comman
     .option('--temp <t>', 'sampling temperature > 0', positiveNumber('--temp'), 0.9)
     .addOption(new Option('--schedule <order>', 'which tokens to reveal when').choices(Object.keys(SAMPLERS)).default('random'))
     .option('--seed <s>', 'random seed', int('--seed', 0), 1)
+    .addOption(new Option('--precision <p>', "the prior's linear layers: fp32, or int8 (about 2× faster on CPUs with 8-bit dot products; samples differ slightly)").choices([...PRECISIONS]).default('fp32'))
     .option('--out <file>', 'PNG grid to write', defaults.out)
     .option('--frames <dir>', 'also write the grid after every step, as frame-0001.png …')
     .option('--scale <k>', 'enlarge the written grids k times (nearest neighbour)', int('--scale', 1, 16), 1)
@@ -65,6 +68,7 @@ async function runTask(
       temperature: flags.temp,
       sampler: flags.schedule,
       seed: flags.seed,
+      precision: flags.precision,
       onStep: ({ step, tokens }) => {
         progress.update(step);
         if (flags.frames) frames.push(tokens.slice());
@@ -81,7 +85,7 @@ async function runTask(
     : [];
   await writeImage(flags.out, upscale(imageGrid([...lead, im], { cols: gridColumns(lead.length, flags.n) }), flags.scale));
   if (flags.frames) await writeFrames(flags.frames, model, frames, result, lead, flags.scale);
-  const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, seed: flags.seed, seconds, seconds_per_image: seconds / flags.n };
+  const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, seed: flags.seed, precision: flags.precision, seconds, seconds_per_image: seconds / flags.n };
   if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else process.stderr.write(`wrote ${flags.out}: ${flags.n} image(s), ${steps} steps (${schedule}), ${seconds.toFixed(2)} s (${(seconds / flags.n).toFixed(3)} s per image)\n`);
 }

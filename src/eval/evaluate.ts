@@ -9,6 +9,7 @@ import type { Images } from '../data/images.ts';
 import type { LatentSet } from '../data/latent-set.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
+import type { Precision } from '../engine/quantize.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import type { UnmaskModel } from '../inference/model.ts';
 import { generate } from '../inference/tasks.ts';
@@ -67,6 +68,8 @@ export interface EvaluateOptions {
   seed?: number;
   /** Images generated per call. Default 64. */
   batch?: number;
+  /** The prior's linear layers (TaskOptions.precision). Default 'fp32'. */
+  precision?: Precision;
   /** Neighbours for PRDC. Default 3. */
   k?: number;
   /** Validation images for the ELBO (0 skips it). Default 256. */
@@ -104,6 +107,7 @@ export interface EvalReport {
     temperature: number;
     seed: number;
     batch: number;
+    precision: Precision;
     features: string;
     featureDim: number;
     tokens: number;
@@ -200,7 +204,7 @@ function quality(real: Features, fake: Features, k: number): Quality {
 }
 
 /** Defaults filled in: what one evaluation runs with. */
-type Settings = EvaluateOptions & Required<Pick<EvaluateOptions, 'temperature' | 'seed' | 'batch' | 'k' | 'gridImages'>>;
+type Settings = EvaluateOptions & Required<Pick<EvaluateOptions, 'temperature' | 'seed' | 'batch' | 'k' | 'gridImages' | 'precision'>>;
 
 /** Features of the n real images, and the floor: the same images through the VQGAN. */
 async function realAndReconstructed(model: UnmaskModel, o: Settings, grids: Record<string, Images>): Promise<{ real: Features; reconstruction: Quality }> {
@@ -271,6 +275,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
     temperature: options.temperature ?? 1,
     seed: options.seed ?? 0,
     batch: options.batch ?? 64,
+    precision: options.precision ?? 'fp32',
     k: options.k ?? PRDC_K,
     gridImages: options.gridImages ?? 64,
   };
@@ -288,7 +293,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
   for (const schedule of o.schedules) {
     for (const steps of o.steps) {
       await addRow('absorbing diffusion', schedule, steps, `samples-${schedule}-${steps}.png`, async (m, seed) =>
-        (await generate(model, { n: m, steps, temperature: o.temperature, sampler: schedule, seed })).images);
+        (await generate(model, { n: m, steps, temperature: o.temperature, sampler: schedule, seed, precision: o.precision })).images);
     }
   }
   const ar = o.autoregressive;
@@ -305,6 +310,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
       temperature: o.temperature,
       seed: o.seed,
       batch: o.batch,
+      precision: o.precision,
       features: o.features.name,
       featureDim: o.features.dim,
       tokens: model.prior.latent ** 2,

@@ -2,13 +2,15 @@
 // test/fixtures/transformer.json): the reference state dict loads by name, and logits, the
 // cross-entropy and every parameter gradient match, for the bidirectional model and its causal twin.
 import { readFileSync } from 'node:fs';
+import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import * as F from '../../src/engine/api.ts';
 import { Graph, sizeOf } from '../../src/engine/graph.ts';
 import { ParamStore } from '../../src/engine/params.ts';
+import { type Precision, quantizedParams } from '../../src/engine/quantize.ts';
 import { Program } from '../../src/engine/session.ts';
 import { TrainStep } from '../../src/engine/trainstep.ts';
-import { TRANSFORMER_DEFAULTS, type TransformerConfig, transformer } from '../../src/models/transformer.ts';
+import { TRANSFORMER_DEFAULTS, type TransformerConfig, transformer, transformerHead, transformerHidden } from '../../src/models/transformer.ts';
 import { crossEntropy } from '../../src/nn/losses.ts';
 import { Scope } from '../../src/nn/scope.ts';
 
@@ -90,3 +92,64 @@ describe(`transformer vs torch ${fixture.torch} (|Δ| ≤ ${ATOL} + ${RTOL}·|to
     });
   }
 });
+
+/**
+ * int8 logits against torch's float32 ones: the weights carry ≤ half a step of 1/127 of each row's
+ * largest |w| and the activations ≤ half a step of 1/255 of their range, a few tenths of a percent per
+ * product, compounded over the six linears of each of two blocks: |Δ| within 1% of the largest |logit|.
+ */
+const INT8_FRACTION_OF_MAX = 0.01;
+
+describe('inference graphs (fused attention; int8 linears) vs the same torch logits', () => {
+  const c = fixture.cases.bidirectional;
+  const params = new ParamStore();
+  for (const [k, t] of Object.entries(c.params)) params.set(k, t.shape, Float32Array.from(t.data));
+
+  async function logits(precision: Precision): Promise<Float32Array> {
+    const g = new Graph();
+    const s = new Scope(g, '', precision);
+    const hidden = transformerHidden(s, g.input('tokens', c.tokens.shape, 'int64'), c.config); // int8 body, as PriorDenoiser builds it
+    g.output('logits', transformerHead(new Scope(g), hidden, c.config)); // float32 head
+    const p = await Program.compile(g, { bake: precision === 'int8' ? quantizedParams(params, g) : params });
+    const ops = new Set(onnxOpTypes(p.model));
+    expect(ops.has('MultiHeadAttention'), 'fused attention').toBe(true);
+    expect(ops.has('DynamicQuantizeMatMul'), 'int8 linears').toBe(precision === 'int8');
+    const out = (await p.run({ tokens: ints(c.tokens) })).logits.data as Float32Array;
+    await p.release();
+    return out;
+  }
+
+  it('fp32: within the float32 tolerance', async () => {
+    const w = used(await logits('fp32'), c.logits.data);
+    console.log(`fp32 inference graph: worst logit uses ${w.toFixed(3)} of the tolerance`);
+    expect(w).toBeLessThanOrEqual(1);
+  });
+
+  it(`int8: within ${INT8_FRACTION_OF_MAX * 100}% of the largest |logit|; the same argmax wherever torch's top two differ by more than twice that`, async () => {
+    const got = await logits('int8');
+    const ref = c.logits.data;
+    const k = c.config.codebookSize;
+    const bound = INT8_FRACTION_OF_MAX * Math.max(...ref.map(Math.abs));
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]));
+    let decided = 0;
+    let agree = 0;
+    for (let o = 0; o < ref.length; o += k) {
+      const row = ref.slice(o, o + k);
+      const best = row.indexOf(Math.max(...row));
+      const margin = row[best] - Math.max(...row.filter((_, j) => j !== best));
+      if (margin <= 2 * bound) continue;
+      decided++;
+      const mine = got.subarray(o, o + k);
+      agree += +(mine.indexOf(Math.max(...mine)) === best);
+    }
+    console.log(`int8 inference graph: max |Δ| ${worst.toExponential(2)} (bound ${bound.toExponential(2)}); argmax agrees at ${agree} of the ${decided}/${ref.length / k} positions whose top-two margin exceeds 2·bound`);
+    expect(worst).toBeLessThanOrEqual(bound);
+    expect(decided).toBeGreaterThan(0);
+    expect(agree).toBe(decided);
+  });
+});
+
+function onnxOpTypes(model: Uint8Array): string[] {
+  return onnxProto.onnx.ModelProto.decode(model).graph?.node?.map((n) => n.opType ?? '') ?? [];
+}

@@ -76,7 +76,7 @@ Quality and speed against sampling steps, the trade the paper measures (Bond-Tay
 ## Setup
 
 - Model: \`${s.model}\`: ${s.tokens} tokens per image from a codebook of ${s.codebookSize}; prior ${s.priorParameters.toLocaleString('en')} parameters.${s.autoregressive ? `\n- Autoregressive baseline: \`${s.autoregressive.source}\`, ${s.autoregressive.parameters.toLocaleString('en')} parameters.` : ''}
-- Samples: ${s.n} per row at temperature ${s.temperature}, in batches of ${s.batch} (batch b seeded ${s.seed} + b).
+- Samples: ${s.n} per row at temperature ${s.temperature}, in batches of ${s.batch} (batch b seeded ${s.seed} + b); prior in ${s.precision}.
 - Real images: ${s.reference}.
 - Features: ${s.features} (${s.featureDim}-d). FID: Fréchet distance of Gaussian fits; PRDC with k = ${s.k} (Naeem et al. 2020).
 - Time: wall-clock per image for sampling and decoding, after one untimed warm-up batch per row; ${s.machine}; ${s.date}.
