@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
+import { benchDecode } from '../bench/decode.ts';
 import { type BenchCase, benchEngine } from '../bench/engine.ts';
 import { benchSample, benchSampleAutoregressive } from '../bench/sample.ts';
 import { benchVqgan } from '../bench/vqgan.ts';
@@ -67,6 +68,25 @@ export function registerBench(program: Command): void {
       const line = { case: 'sample', layers: o.layers, dim: o.dim, heads: o.heads, tokens: o.tokens, codebook: o.codebook, batch: o.batch, steps: o.steps, schedule: o.schedule, precision: o.precision, ...r };
       if (o.json) process.stdout.write(`${JSON.stringify(line)}\n`);
       else process.stdout.write(`${r.seconds_per_image.toFixed(3)} s per image (${r.seconds_per_batch.toFixed(2)} s per batch of ${o.batch}, ${o.steps} steps, ${o.schedule}, ${o.precision}); one full forward pass ${r.forward_ms.toFixed(1)} ms\n`);
+    });
+
+  bench
+    .command('decode')
+    .description("ms per image of the paper's 256×256 VQGAN decoder (codes 16×16 → image; random weights), through the tokenizer every task uses")
+    .option('--batch <b>', 'images decoded together', int('--batch', 1, 16), 1)
+    .option('--runs <n>', 'timed runs (median)', int('--runs', 1), 5)
+    .option('--reference <file>', 'the output of bench/pytorch_decode.py, to print the ratio to PyTorch')
+    .option('--json', 'one JSON object: {"case", "batch", "ms", "ms_per_image", "runs"}')
+    .action(async (o: { batch: number; runs: number; reference?: string; json?: boolean }) => {
+      const ref = o.reference ? readReference(o.reference, 'bench/pytorch_decode.py').get('decode_256') : undefined;
+      if (!o.json) process.stderr.write('building the decoder session, then timing decodes…\n');
+      const r = await benchDecode(o);
+      const line = ref === undefined ? { ...r, ms: round3(r.ms) } : { ...r, ms: round3(r.ms), reference_ms: round3(ref), ratio: round3(r.ms / ref) };
+      if (o.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+      else {
+        const vs = ref === undefined ? '' : `; PyTorch ${ref.toFixed(0)} ms, ratio ${(r.ms / ref).toFixed(2)}×`;
+        process.stdout.write(`${r.ms_per_image.toFixed(0)} ms per image (batch ${r.batch}, median of ${r.runs})${vs}\n`);
+      }
     });
 
   bench
