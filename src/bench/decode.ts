@@ -1,5 +1,5 @@
 // `unmask bench decode`: milliseconds per image for the VQGAN decoder (codes → image) of the paper's
-// 256×256 models (REFERENCE settings: nf 128, ch_mult [1,1,2,2,4], 2 res blocks, attention at 16,
+// 256×256 models (docs/method.md §1: nf 128, ch_mult [1,1,2,2,4], 2 res blocks, attention at 16,
 // emb 256, 16×16 codes) on random weights, through the same Tokenizer.decode that every task uses.
 import { Graph } from '../engine/graph.ts';
 import { ParamStore } from '../engine/params.ts';
