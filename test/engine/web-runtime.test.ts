@@ -8,6 +8,7 @@ import { ParamStore } from '../../src/engine/params.ts';
 import { Rng } from '../../src/engine/rng.ts';
 import { nodeRuntime } from '../../src/engine/runtime-node.ts';
 import { webRuntime } from '../../src/engine/runtime-web.ts';
+import { quantizedParams } from '../../src/engine/quantize.ts';
 import { Program } from '../../src/engine/session.ts';
 import { Scope } from '../../src/nn/scope.ts';
 import { transformer } from '../../src/models/transformer.ts';
@@ -33,19 +34,26 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe('onnxruntime-web', () => {
-  it('runs a baked prior forward graph like onnxruntime-node', async () => {
+  // null: the differentiable graph; fp32 and int8: the inference graphs sampling runs (fused attention,
+  // int8 linears), contrib ops that the web build must have too
+  const prior = (inference: 'fp32' | 'int8' | null) => {
     const g = new Graph();
-    const tokens = g.input('tokens', [2, 16], 'int64');
-    g.output('logits', transformer(new Scope(g), tokens, { codebookSize: 32, blockSize: 16, dim: 32, layers: 2, heads: 4, causal: false }));
-    const params = ParamStore.init(g, new Rng(1));
-    const p = await Program.compile(g, { bake: params });
-    const data = BigInt64Array.from({ length: 32 }, (_, i) => BigInt((i * 7) % 33));
-    const [a, b] = await both(p.model, { tokens: { dtype: 'int64', shape: [2, 16], data } });
-    const d = maxDiff(a.logits.data as Float32Array, b.logits.data as Float32Array);
-    console.log(`prior logits node vs web: max |Δ| ${d.toExponential(2)} (tolerance ${TOL})`);
-    expect(d).toBeLessThan(TOL);
-    await p.release();
-  });
+    g.output('logits', transformer(new Scope(g, '', inference), g.input('tokens', [2, 16], 'int64'), { codebookSize: 32, blockSize: 16, dim: 32, layers: 2, heads: 4, causal: false }));
+    return g;
+  };
+  const params = ParamStore.init(prior(null), new Rng(1));
+  for (const inference of [null, 'fp32', 'int8'] as const) {
+    it(`runs a baked prior forward graph like onnxruntime-node (${inference ?? 'differentiable'} graph)`, async () => {
+      const g = prior(inference);
+      const p = await Program.compile(g, { bake: inference === 'int8' ? quantizedParams(params, g) : params });
+      const data = BigInt64Array.from({ length: 32 }, (_, i) => BigInt((i * 7) % 33));
+      const [a, b] = await both(p.model, { tokens: { dtype: 'int64', shape: [2, 16], data } });
+      const d = maxDiff(a.logits.data as Float32Array, b.logits.data as Float32Array);
+      console.log(`prior logits (${inference ?? 'differentiable'} graph) node vs web: max |Δ| ${d.toExponential(2)} (tolerance ${TOL})`);
+      expect(d).toBeLessThan(TOL);
+      await p.release();
+    });
+  }
 
   it('runs a training graph (VQGAN encoder loss and gradients) like onnxruntime-node', async () => {
     const c = parseVqganConfig({ channels: 1, imageSize: 16, nf: 32, chMult: [1, 1], resBlocks: 1, attnResolutions: [8], codebookSize: 8, embDim: 4, discLayers: 2 });
