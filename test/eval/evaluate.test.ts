@@ -1,6 +1,7 @@
 // evaluate() end to end on a tiny untrained model, its untrained autoregressive twin and an untrained
 // feature net: every (schedule, steps) row and the baseline's row are measured and written as report.md, report.json, two plots and sample
-// grids; inputs that cannot be evaluated fail before any sampling, with one clear line.
+// grids; the validation ELBO and the baseline's NLL equal their definitions computed here independently;
+// inputs that cannot be evaluated fail before any sampling, with one clear line.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,11 +9,21 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.ts';
 import type { ImageSet } from '../../src/data/image-set.ts';
+import { maskSample } from '../../src/diffusion/absorbing.ts';
+import { Graph } from '../../src/engine/graph.ts';
+import { nd } from '../../src/engine/ndarray.ts';
 import { ParamStore } from '../../src/engine/params.ts';
+import { evaluate as evaluateGraph } from '../../src/engine/reference.ts';
 import { Rng } from '../../src/engine/rng.ts';
+import { transformerConfig } from '../../src/models/prior-config.ts';
+import { transformer } from '../../src/models/transformer.ts';
+import { Scope } from '../../src/nn/scope.ts';
+import { Golden } from '../helpers/golden.ts';
+import { OBJECTIVE } from '../helpers/tolerances.ts';
 import { FeatureNet, featureNetGraph, parseFeatureNetConfig } from '../../src/eval/feature-net.ts';
 import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
+import { elboTimes } from '../../src/diffusion/elbo.ts';
 import { type EvalReport, type EvaluateOptions, autoregressiveBaseline, evaluate } from '../../src/eval/evaluate.ts';
 import { writeReport } from '../../src/eval/report/report.ts';
 import { loadModel } from '../../src/inference/model-dir.ts';
@@ -54,6 +65,59 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Token logits [n, K] of a model's prior for one grid's tokens, through the float64 reference evaluator (not ONNX Runtime). */
+function logitsOf(m: UnmaskModel, tokens: number[]): number[][] {
+  const g = new Graph();
+  const xt = g.input('tokens', [1, tokens.length], 'int64');
+  const logits = transformer(new Scope(g), xt, transformerConfig(m.prior));
+  const feeds = Object.fromEntries([...g.params.keys()].map((k) => [k, nd(m.priorParams.get(k).shape, 'float32', m.priorParams.get(k).data)]));
+  const [out] = evaluateGraph(g, { ...feeds, tokens: nd([1, tokens.length], 'int64', tokens) }, [logits]);
+  const k = m.prior.codebookSize;
+  return Array.from({ length: out.shape[1] }, (_, i) => Array.from(out.data.subarray(i * k, (i + 1) * k)));
+}
+
+/** −log softmax(logits)[target]. */
+function crossEntropy(logits: number[], target: number): number {
+  const top = Math.max(...logits);
+  return top + Math.log(logits.reduce((a, v) => a + Math.exp(v - top), 0)) - logits[target];
+}
+
+/**
+ * The validation ELBO by its definition (docs/method.md §2): the bound Σ_t E[CE_t / t] in bits per
+ * token, each of the |times| times standing for T/|times| of the sum, averaged over the grids, on the masks
+ * validationElbo draws from `seed` (grid by grid, time by time).
+ */
+function elboByDefinition(m: UnmaskModel, codes: Int32Array, times: number[], seed: number): number {
+  const n = m.prior.latent ** 2;
+  const count = codes.length / n;
+  const rng = new Rng(seed);
+  const xt = new BigInt64Array(n);
+  const masked = new Float32Array(n);
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const x0 = Array.from(codes.subarray(i * n, (i + 1) * n));
+    for (const t of times) {
+      maskSample(x0.map(BigInt), t, n, m.prior.codebookSize, 'random', rng, xt, masked);
+      const logits = logitsOf(m, Array.from(xt, Number));
+      for (let j = 0; j < n; j++) if (masked[j]) total += crossEntropy(logits[j], x0[j]) / t;
+    }
+  }
+  return ((total / count) * (n / times.length)) / (Math.LN2 * n);
+}
+
+/** The autoregressive model's exact NLL in bits per token: −Σ_j log p(x_j | x_<j) over the grids, teacher-forced. */
+function nllByDefinition(m: UnmaskModel, codes: Int32Array): number {
+  const n = m.prior.latent ** 2;
+  const count = codes.length / n;
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const x0 = Array.from(codes.subarray(i * n, (i + 1) * n));
+    const logits = logitsOf(m, x0.slice(0, n - 1)); // start_tok, then x₀[0..N−2]: position j predicts x₀[j]
+    for (let j = 0; j < n; j++) total += crossEntropy(logits[j], x0[j]);
+  }
+  return total / (count * n * Math.LN2);
+}
+
 function options(over: Partial<EvaluateOptions> = {}): EvaluateOptions {
   return {
     reference: images('stripes-val', 40),
@@ -84,9 +148,15 @@ describe('evaluate', () => {
     }
     for (const row of r.rows) expect(row.secondsPerImage).toBeGreaterThan(0);
     expect(r.elbo).toMatchObject({ images: 4, times: 4 });
-    // Untrained priors over 16 codes: both near log2(16) = 4 bits per token.
-    expect(r.elbo!.bitsPerToken).toBeGreaterThan(3);
-    expect(r.elbo!.autoregressiveBitsPerToken).toBeGreaterThan(3);
+    // The same codes evaluate() measures: the tokenizer's codes of the first 4 validation images.
+    const val = images('stripes-val', 4);
+    const pixels = new Float32Array(4 * 16 * 16);
+    for (let i = 0; i < 4; i++) val.read(i, pixels, i * 256);
+    const codes = Int32Array.from(await model.tokenizer.encode(pixels, 4), Number);
+    new Golden('evaluate: validation bits per token', OBJECTIVE, 'their definitions in float64')
+      .add('ELBO', [r.elbo!.bitsPerToken], [elboByDefinition(model, codes, elboTimes(64, 4), 5)])
+      .add('autoregressive NLL', [r.elbo!.autoregressiveBitsPerToken!], [nllByDefinition(ar, codes)])
+      .check();
     expect(r.setup.autoregressive).toEqual({ source: join(dir, 'ar'), parameters: ar.priorParams.count() });
     expect(r.setup).toMatchObject({ n: 24, k: 3, temperature: 1, seed: 5, batch: 10, featureDim: 8, tokens: 64, codebookSize: 16 });
     expect([...tasks]).toContain('sample confidence 8 steps');
