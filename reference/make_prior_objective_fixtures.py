@@ -1,6 +1,6 @@
 """Golden values for the absorbing prior's objective and its trainers, from PyTorch 1.13 (run with /usr/bin/python3).
 
-Written from the method (Bond-Taylor et al. 2022, §3–4) as the reference implementation computes it
+Written from the method (docs/method.md §2; Bond-Taylor et al. 2022) as the reference implementation computes it
 (unleashing-transformers models/absorbing_diffusion.py `_train_loss`, models/autoregressive.py, and
 train_sampler.py's Adam with linear warm-up and EMA), independently of unmask's code:
 
@@ -9,9 +9,9 @@ train_sampler.py's Adam with linear warm-up and EMA), independently of unmask's 
     the loss of each objective and every parameter's gradient. A new objective is one more entry in
     LOSSES and one more row in CASES.
   * the validation ELBO Σ_t E[CE_t / t] in bits per token, estimated with given times and masks.
-  * 10-step trajectories of the prior's trainer (reweighted ELBO, Adam, warm-up, gradient clipping, EMA)
-    and of the autoregressive baseline's (next-token CE, same optimizer) from the same fixed weights, on
-    given batches, times and masks: per step the loss, the batch ELBO (or NLL), the gradient norm and
+  * 10-step trajectories of the prior's trainer (reweighted ELBO, Adam, warm-up, gradient clipping, EMA;
+    and the ELBO objective on importance-sampled times with their probabilities) and of the autoregressive
+    baseline's (next-token CE, same optimizer) from the same fixed weights, on given batches, times and masks: per step the loss, the batch ELBO (or NLL), the gradient norm and
     the learning rate; after 10 steps every parameter and its EMA, and which parameters have no gradient
     at all (null directions, such as the attention key bias, which the softmax ignores).
 
@@ -156,18 +156,23 @@ TRAIN = {"batch": BATCH, "lr": 1e-2, "warmup": 3, "emaDecay": 0.9}
 STEPS = 10
 
 
-def prior_trajectory(data):
-    cfg = {**MODEL, **TRAIN, "gradClip": 0.5, "loss": "reweighted_elbo"}
+def prior_trajectory(data, loss, p_t=None):
+    """Times uniform over 1..T, or drawn from p_t (a distribution over 1..T: an importance sampler's, fed to
+    the trainer with each time's probability)."""
+    cfg = {**MODEL, **TRAIN, "gradClip": 0.5, "loss": loss, "timeSampling": "uniform" if p_t is None else "importance"}
     batches = []
     for _ in range(STEPS):
         idx = torch.randint(0, len(data), (BATCH,))
-        t = torch.randint(1, T + 1, (BATCH,))
+        t = torch.randint(1, T + 1, (BATCH,)) if p_t is None else torch.multinomial(p_t, BATCH, replacement=True) + 1
+        pt = torch.full((BATCH,), 1 / T) if p_t is None else p_t[t - 1]
         mask = draw_masks(t)
-        batches.append({"x0": data[idx], "t": t, "mask": mask, "record": {"indices": idx.tolist(), "t": t.tolist(), "mask": bools(mask)}})
+        record = {"indices": idx.tolist(), "t": t.tolist(), "mask": bools(mask), **({} if p_t is None else {"pt": pt.tolist()})}
+        batches.append({"x0": data[idx], "t": t, "pt": pt, "mask": mask, "record": record})
 
     def step_loss(m, b):
         ce = masked_ce_sum(m(absorb(b["x0"], b["mask"])), b["x0"], b["mask"])
-        t, pt = b["t"].double(), torch.full((BATCH,), 1 / T)
+        t, pt = b["t"].double(), b["pt"]
+        # the batch's ELBO estimate is the reference's vb_loss: CE/t/p(t)/(ln2·N), whatever the objective
         return LOSSES[cfg["loss"]](ce, t, pt, b["mask"]).mean(), LOSSES["elbo"](ce, t, pt, b["mask"]).mean().item()
 
     return {"config": cfg, **train(model(False), cfg, batches, step_loss)}
@@ -198,12 +203,16 @@ if __name__ == "__main__":
         "data": ints(data),
         "losses": losses,
         "validationElbo": validation_elbo(m, data[:3]),
-        "priorTrajectory": prior_trajectory(data),
+        "priorTrajectory": prior_trajectory(data, "reweighted_elbo"),
         "autoregressiveTrajectory": autoregressive_trajectory(data),
     }
+    # the ELBO objective with importance-sampled times: the losses and statistics of each step (weights not stored)
+    p_t = torch.arange(T, 0, -1.0) / sum(range(1, T + 1))
+    importance = prior_trajectory(data, "elbo", p_t)
+    fixture["importanceTrajectory"] = {k: v for k, v in importance.items() if k not in ("params", "ema", "nullDirections")}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(fixture, f, separators=(",", ":"))
-    for name in ("priorTrajectory", "autoregressiveTrajectory"):
+    for name in ("priorTrajectory", "autoregressiveTrajectory", "importanceTrajectory"):
         print(name, [round(s["loss"], 4) for s in fixture[name]["steps"]], "grad norms", [round(s["gradNorm"], 3) for s in fixture[name]["steps"]])
     print("wrote", OUT, os.path.getsize(OUT), "bytes")

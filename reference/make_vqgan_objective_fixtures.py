@@ -13,8 +13,8 @@ greyscale images, batch 2:
     parameter's gradient.
   * discriminator cases: the hinge loss 0.5·(mean relu(1 − D(x)) + mean relu(1 + D(x̂))), mean logits,
     BatchNorm batch statistics and every gradient, plain and with DiffAugment.
-  * a 10-step trajectory of the trainer with the GAN on from step 0: Adam for both nets, EMA of the
-    autoencoder's weights, BatchNorm running statistics from the discriminator step (momentum 0.1,
+  * a 10-step trajectory of the trainer with the GAN on from step 0 (and one with it from step 4, where
+    λ = 0 and D does not train before): Adam for both nets, EMA of the autoencoder's weights, BatchNorm running statistics from the discriminator step (momentum 0.1,
     unbiased variance), on given batches; per step every loss term, λ and the code perplexity; after the
     last step every weight, EMA and running statistic, and the null directions (with 32 channels GroupNorm's
     32 groups normalise each channel alone, so every bias that only shifts channels on their way into one
@@ -237,10 +237,10 @@ def perplexity(idx, k):
     return math.exp(-(p * p.log()).sum().item())
 
 
-def trajectory(data):
+def trajectory(data, c):
     """VqganTrainer.step's order: autoencoder step (Adam), discriminator step on the same x̂ (Adam, BatchNorm
-    running statistics from its two calls), EMA of the autoencoder's weights."""
-    c = CONFIG
+    running statistics from its two calls), EMA of the autoencoder's weights. Before discStartStep λ = 0
+    (the GAN term drops out) and D does not train."""
     m = model()
     names = m.used()
     ae = ae_params(m, names)
@@ -250,28 +250,31 @@ def trajectory(data):
     ema = {k: p.detach().clone() for k, p in ae.items()}
     steps = []
     largest = {k: 0.0 for k in {**ae, **disc}}
-    for _ in range(STEPS):
+    for step in range(STEPS):
+        adversarial = step >= c["discStartStep"]
         indices = torch.randint(0, len(data), (c["batch"],))
         x = data[indices]
         set_bn_momentum(m, 0.0)  # D's calls in the autoencoder step leave its running statistics alone
-        loss, out, idx, xhat = ae_objective(m, x, c, True)
+        loss, out, idx, xhat = ae_objective(m, x, c, adversarial)
         opt_ae.zero_grad()
         loss.backward()
         for k, p in ae.items():
             largest[k] = max(largest[k], p.grad.norm().item())
         opt_ae.step()
-        set_bn_momentum(m, 0.1)
-        d_loss, _ = disc_objective(m, x, xhat, c)
-        opt_disc.zero_grad()
-        d_loss.backward()
-        for k, p in disc.items():
-            largest[k] = max(largest[k], p.grad.norm().item())
-        opt_disc.step()
+        record = {"indices": indices.tolist(), **{k: v.item() for k, v in out.items() if k != "ratio"}, "perplexity": perplexity(idx, c["codebookSize"])}
+        if adversarial:
+            set_bn_momentum(m, 0.1)
+            d_loss, _ = disc_objective(m, x, xhat, c)
+            opt_disc.zero_grad()
+            d_loss.backward()
+            for k, p in disc.items():
+                largest[k] = max(largest[k], p.grad.norm().item())
+            opt_disc.step()
+            record["discLoss"] = d_loss.item()
         with torch.no_grad():
             for k, p in ae.items():
                 ema[k].mul_(c["emaDecay"]).add_(p, alpha=1 - c["emaDecay"])
-        steps.append({"indices": indices.tolist(), **{k: v.item() for k, v in out.items() if k != "ratio"},
-                      "discLoss": d_loss.item(), "perplexity": perplexity(idx, c["codebookSize"])})
+        steps.append(record)
     sd = m.state_dict()
     buffers = [k for k in names if "running_" in k]
     null = null_directions(largest)
@@ -295,8 +298,11 @@ if __name__ == "__main__":
         "checksums": checksums(model(), m.used()),  # before any call of D moves its running statistics
         "images": floats(data, 9),
         **cases,
-        "trajectory": trajectory(data),
+        "trajectory": trajectory(data, CONFIG),
     }
+    # the GAN switched on at step 4: λ = 0 and D untouched before it (per-step losses only; weights not stored)
+    late = trajectory(data, {**CONFIG, "discStartStep": 4})
+    fixture["lateGanTrajectory"] = {"config": late["config"], "steps": late["steps"]}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(fixture, f, separators=(",", ":"))
@@ -304,6 +310,7 @@ if __name__ == "__main__":
         print(case["name"], {k: round(case[k], 5) for k in ("loss", "rec", "codebook", "perceptual", "gan", "discWeight") if k in case})
     for case in fixture["discriminator"]:
         print(case["name"], round(case["loss"], 5))
-    for k in ("rec", "gan", "discWeight", "discLoss", "perplexity"):
-        print("trajectory", k, [round(s[k], 4) for s in fixture["trajectory"]["steps"]])
+    for name in ("trajectory", "lateGanTrajectory"):
+        for k in ("rec", "codebook", "gan", "discWeight", "discLoss", "perplexity"):
+            print(name, k, [round(s[k], 4) if k in s else None for s in fixture[name]["steps"]])
     print("wrote", OUT, os.path.getsize(OUT), "bytes")

@@ -75,11 +75,13 @@ export class PriorTrainer {
     const mask = new Float32Array(c.batch * n);
     const weight = new Float32Array(c.batch);
     const ts = new Int32Array(c.batch);
+    const pts = new Float64Array(c.batch);
     for (let b = 0; b < c.batch; b++) {
       const i = s.rng.int(this.data.count);
       for (let j = 0; j < n; j++) x0[b * n + j] = BigInt(this.data.tokens[i * n + j]);
       const { t, pt } = s.times.sample(s.rng);
       ts[b] = t;
+      pts[b] = pt;
       const masked = maskSample(x0.subarray(b * n, (b + 1) * n), t, n, c.codebookSize, c.maskSchedule, s.rng, xt.subarray(b * n, (b + 1) * n), mask.subarray(b * n, (b + 1) * n));
       weight[b] = lossWeight(c.loss, t, n, n, masked, pt);
     }
@@ -94,7 +96,7 @@ export class PriorTrainer {
     for (let b = 0; b < c.batch; b++) {
       const term = ce[b] / ts[b] / (Math.LN2 * n); // CE_t / t in bits per token
       s.times.observe(ts[b], term * n);
-      elbo += (term * n) / c.batch; // an unbiased one-sample estimate of Σ_t E[CE_t/t] / (ln2·N)
+      elbo += term / pts[b] / c.batch; // CE_t/t/p(t): an unbiased one-sample estimate of Σ_t E[CE_t/t] / (ln2·N)
     }
     return { step: s.step, loss: r.loss, elbo, gradNorm, lr, samplesPerSecond: c.batch / ((performance.now() - t0) / 1000) };
   }

@@ -1,6 +1,7 @@
 // The prior objective fixture (reference/make_prior_objective_fixtures.py → test/fixtures/objectives/prior.json)
 // and what the prior tests build from it: the dataset and a trainer state holding the fixed weights.
 import type { LatentSet } from '../../src/data/latent-set.ts';
+import { TimeSampler } from '../../src/diffusion/absorbing.ts';
 import type { PriorConfig } from '../../src/models/prior-config.ts';
 import { type PriorTrainState, initPriorState } from '../../src/training/train-prior.ts';
 import { checkFixedWeights, fixedTensor } from './fixed-weights.ts';
@@ -12,6 +13,8 @@ export interface TrajectoryStep {
   /** The prior's times and masks [B, N] (absent for the autoregressive baseline). */
   t?: number[];
   mask?: FixtureTensor;
+  /** Each time's probability, where they were not drawn uniformly. */
+  pt?: number[];
   loss: number;
   elbo: number;
   gradNorm: number;
@@ -22,9 +25,10 @@ export interface Trajectory {
   config: Record<string, unknown>;
   steps: TrajectoryStep[];
   /** Parameters without any gradient (compared within tolerances.nullDirectionWeights). */
-  nullDirections: string[];
-  params: Record<string, FixtureTensor>;
-  ema: Record<string, FixtureTensor>;
+  nullDirections?: string[];
+  /** Every weight and its EMA after the last step (not stored for every trajectory). */
+  params?: Record<string, FixtureTensor>;
+  ema?: Record<string, FixtureTensor>;
 }
 
 export interface PriorFixture {
@@ -43,6 +47,7 @@ export interface PriorFixture {
   validationElbo: { count: number; times: number[]; batch: number; masks: FixtureTensor; bitsPerToken: number };
   priorTrajectory: Trajectory;
   autoregressiveTrajectory: Trajectory;
+  importanceTrajectory: Trajectory;
 }
 
 export const priorFixture = readFixture<PriorFixture>('objectives/prior.json');
@@ -60,4 +65,19 @@ export function fixedTrainState(c: PriorConfig): PriorTrainState & { rng: Script
   }
   checkFixedWeights(state.params, c.causal ? priorFixture.checksums.causal : priorFixture.checksums.bidirectional);
   return { ...state, rng: new ScriptedRng() };
+}
+
+/** A TimeSampler returning given times with their probabilities: an importance sampler's draws, fed in. */
+export class ScriptedTimes extends TimeSampler {
+  private queue: { t: number; pt: number }[] = [];
+
+  push(t: number, pt: number): void {
+    this.queue.push({ t, pt });
+  }
+
+  override sample(): { t: number; pt: number } {
+    const next = this.queue.shift();
+    if (!next) throw new Error('ScriptedTimes: the trainer asked for more times than the test scripted');
+    return next;
+  }
 }

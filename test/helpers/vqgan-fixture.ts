@@ -48,10 +48,22 @@ export interface VqganTrajectoryStep {
   rec: number;
   codebook: number;
   perceptual: number;
-  gan: number;
-  discWeight: number;
-  discLoss: number;
+  /** The GAN's terms, from discStartStep on. */
+  gan?: number;
+  discWeight?: number;
+  discLoss?: number;
   perplexity: number;
+}
+
+export interface VqganTrajectory {
+  config: Record<string, unknown>;
+  steps: VqganTrajectoryStep[];
+  /** Parameters without any gradient (compared within tolerances.nullDirectionWeights). */
+  nullDirections?: string[];
+  /** Every weight, EMA and running statistic after the last step (not stored for every trajectory). */
+  params?: Record<string, Stored>;
+  ema?: Record<string, Stored>;
+  buffers?: Record<string, FixtureTensor>;
 }
 
 export interface VqganFixture {
@@ -60,15 +72,8 @@ export interface VqganFixture {
   images: FixtureTensor;
   autoencoder: AeCase[];
   discriminator: DiscCase[];
-  trajectory: {
-    config: Record<string, unknown>;
-    steps: VqganTrajectoryStep[];
-    /** Parameters without any gradient (compared within tolerances.nullDirectionWeights). */
-    nullDirections: string[];
-    params: Record<string, Stored>;
-    ema: Record<string, Stored>;
-    buffers: Record<string, FixtureTensor>;
-  };
+  trajectory: VqganTrajectory;
+  lateGanTrajectory: VqganTrajectory;
 }
 
 export const vqganFixture = readFixture<VqganFixture>('objectives/vqgan.json');

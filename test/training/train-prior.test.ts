@@ -8,7 +8,7 @@ import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { AutoregressiveTrainer } from '../../src/training/train-autoregressive.ts';
 import { type PriorStepInfo, PriorTrainer } from '../../src/training/train-prior.ts';
 import { Golden } from '../helpers/golden.ts';
-import { type Trajectory, fixedTrainState, fixtureLatents, priorFixture as fixture } from '../helpers/prior-fixture.ts';
+import { ScriptedTimes, type Trajectory, fixedTrainState, fixtureLatents, priorFixture as fixture } from '../helpers/prior-fixture.ts';
 import type { ScriptedRng } from '../helpers/scripted-rng.ts';
 import { TRAJECTORY, TRAJECTORY_WEIGHTS, nullDirectionWeights } from '../helpers/tolerances.ts';
 
@@ -29,8 +29,8 @@ async function follow(label: string, traj: Trajectory, trainer: { step(): Promis
   for (const key of ['loss', 'elbo', 'gradNorm', 'lr'] as const) golden.add(key, seen.map((i) => i[key]), traj.steps.map((s) => s[key]));
   const nullWeights = nullDirectionWeights(traj.steps.map((s) => s.lr));
   for (const [kind, ours, ref] of [['weights', state.params, traj.params], ['EMA', state.ema, traj.ema]] as const) {
-    for (const [name, t] of Object.entries(ref)) {
-      const isNull = traj.nullDirections.includes(name);
+    for (const [name, t] of Object.entries(ref ?? {})) {
+      const isNull = traj.nullDirections!.includes(name);
       golden.add(`${isNull ? 'null-direction ' : ''}${kind}:${name}`, ours.get(name).data, t.data, isNull ? nullWeights : TRAJECTORY_WEIGHTS);
     }
   }
@@ -52,6 +52,20 @@ describe(`prior trainers vs torch ${fixture.torch}`, () => {
     await follow('PriorTrainer', traj, new PriorTrainer(c, state, data), state.rng, (s) => {
       // per sample, as the trainer draws: which grid, its time t = 1 + ⌊u·T⌋, then one uniform per position
       s.indices.forEach((i, b) => state.rng.pushIndex(i, data.count).pushIndex(s.t![b] - 1, n).pushMask(s.mask!.data.slice(b * n, (b + 1) * n)));
+    }, state);
+  });
+
+  it('PriorTrainer.step: the ELBO objective on importance-sampled times, weighted and reported with their p(t)', async () => {
+    const traj = fixture.importanceTrajectory;
+    const c = parsePriorConfig(traj.config);
+    const state = fixedTrainState(c);
+    const times = new ScriptedTimes(n, c.timeSampling);
+    state.times = times;
+    await follow('PriorTrainer (elbo, importance-sampled t)', traj, new PriorTrainer(c, state, data), state.rng, (s) => {
+      s.indices.forEach((i, b) => {
+        state.rng.pushIndex(i, data.count).pushMask(s.mask!.data.slice(b * n, (b + 1) * n));
+        times.push(s.t![b], s.pt![b]);
+      });
     }, state);
   });
 
