@@ -1,7 +1,15 @@
 #!/usr/bin/env node
-// The `unmask` command. unmask has no build step: tsx compiles src/ as it is imported.
-import { register } from 'tsx/esm/api';
+// The `unmask` command. An installed package runs its compiled CLI (dist/); a checkout, where src/ sits
+// beside this folder, runs the TypeScript sources through tsx, so development needs no build step.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const source = new URL('../src/cli/main.ts', import.meta.url);
+let main;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(source.href));
+} else {
+  ({ main } = await import('../dist/cli/main.js'));
+}
 process.exitCode = await main(process.argv);

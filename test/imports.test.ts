@@ -1,6 +1,6 @@
 // The module graph of src/: no import cycles (an op file imported first must not find api.ts half
-// initialised; a reader of model directories must not need their writer), and the browser app reaches
-// no Node built-in, sharp or onnxruntime-node. Imports are read from the source text: every static
+// initialised; a reader of model directories must not need their writer), and the browser entry and app
+// reach no Node built-in, sharp or onnxruntime-node. Imports are read from the source text: every static
 // `import … from` / `export … from` and every `import('…')` counts, except `import type` (and imports
 // whose bindings are all `type`), which TypeScript erases.
 import { readFileSync, readdirSync } from 'node:fs';
@@ -123,8 +123,9 @@ describe('src/ imports', () => {
     expect(cycles(new Map([[a, { local: [b] }], [b, { local: [a] }]]))).toEqual([['a.ts', 'b.ts']]);
   });
 
-  it('keep Node built-ins, sharp and onnxruntime-node out of the browser app', () => {
-    const browser = reachable(g, ['web/app/main.ts', 'web/app/worker.ts']);
+  it('keep Node built-ins, sharp and onnxruntime-node out of the browser entry and the browser app', () => {
+    const browser = reachable(g, ['browser.ts', 'web/app/main.ts', 'web/app/worker.ts']);
+    expect(browser.has(join(SRC, 'inference', 'tasks.ts'))).toBe(true);
     const nodeOnly = [...browser].flatMap((f) =>
       g.get(f)!.external.filter((p) => p.startsWith('node:') || p === 'sharp' || p === 'onnxruntime-node').map((p) => `${relative(SRC, f)} → ${p}`),
     );

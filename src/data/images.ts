@@ -70,3 +70,18 @@ export function upscale(images: Images, k: number): Images {
       for (let x = 0; x < width; x++) data[(p * height + y) * width + x] = images.data[(p * images.height + Math.floor(y / k)) * images.width + Math.floor(x / k)];
   return { n, channels, height, width, data };
 }
+
+/**
+ * Image `i` as 8-bit RGBA pixels, row-major (greyscale repeated into R, G and B; alpha opaque): what a
+ * canvas's ImageData holds, e.g. `new ImageData(p.data, p.width, p.height)`.
+ */
+export function rgba(images: Images, i = 0): { width: number; height: number; data: Uint8ClampedArray } {
+  const { channels, height, width, data } = imageAt(images, i);
+  const plane = height * width;
+  const out = new Uint8ClampedArray(4 * plane);
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) out[4 * p + c] = Math.round(255 * data[(channels === 1 ? 0 : c) * plane + p]);
+    out[4 * p + 3] = 255;
+  }
+  return { width, height, data: out };
+}

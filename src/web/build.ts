@@ -1,7 +1,8 @@
-// Building the browser app (src/web/app) with vite's JS API, on demand: `unmask serve` calls
-// `ensureAppBuilt`, which builds into node_modules/.cache/unmask-web/<hash of the sources> the first
-// time and again whenever a source file or the lock file changes. So a fresh clone needs only
-// `npm ci`, a source edit never serves a stale bundle, and nothing is fetched from the network.
+// The browser app (src/web/app), built with vite's JS API. The npm package ships it prebuilt in
+// dist/app (`npm pack` builds it; see scripts/build.ts), and `unmask serve` serves that. From a
+// checkout, `ensureAppBuilt` builds it on demand into node_modules/.cache/unmask-web/<hash of the
+// sources> the first time and again whenever a source file or the lock file changes. So a fresh clone
+// needs only `npm ci`, a source edit never serves a stale bundle, and nothing is fetched from the network.
 //
 // onnxruntime-web stays out of the bundle: it is left as an import of /ort/ort.bundle.min.mjs, which
 // the server sends from the npm package with its .wasm beside it. ORT starts its wasm threads as
@@ -11,10 +12,13 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } 
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
+import { UnmaskError } from '../errors.ts';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = join(SRC, '..');
 export const APP_SOURCE = join(SRC, 'web', 'app');
+/** The app as the package ships it: dist/app beside the compiled code (absent under src/). */
+export const PREBUILT_APP = join(SRC, 'app');
 const CACHE = join(ROOT, 'node_modules', '.cache', 'unmask-web');
 /** Where the app imports onnxruntime-web from; the server maps /ort/ to the package's dist folder. */
 export const ORT_MODULE = '/ort/ort.bundle.min.mjs';
@@ -60,11 +64,13 @@ export async function buildApp(outDir: string): Promise<void> {
 }
 
 /**
- * The folder of the built app for the current sources, building it first if needed (`onBuild` is called
- * then, to tell the user why they wait). Concurrent callers each build into their own folder and the
+ * The folder of the built app: the package's prebuilt one, or (from a checkout) the one for the
+ * current sources, building it first if needed (`onBuild` is called then, to tell the user why they wait). Concurrent callers each build into their own folder and the
  * first rename wins; folders of older sources are removed.
  */
 export async function ensureAppBuilt(onBuild?: () => void): Promise<string> {
+  if (existsSync(join(PREBUILT_APP, 'index.html'))) return PREBUILT_APP;
+  if (!existsSync(APP_SOURCE)) throw new UnmaskError(`${PREBUILT_APP}: the web app is missing from this installation`, 'reinstall unmask');
   const hash = sourceHash();
   const dir = join(CACHE, hash);
   if (existsSync(join(dir, 'index.html'))) return dir;

@@ -1,6 +1,6 @@
 // The host image type's pure helpers, against values worked out by hand.
 import { describe, expect, it } from 'vitest';
-import { type Images, imageAt, imageGrid, upscale } from '../../src/data/images.ts';
+import { type Images, imageAt, imageGrid, rgba, upscale } from '../../src/data/images.ts';
 
 describe('images', () => {
   it('views image i of a batch without copying', () => {
@@ -20,6 +20,13 @@ describe('images', () => {
     const at = (y: number, x: number) => grid.data[y * 5 + x];
     expect([at(1, 1), at(1, 3), at(3, 1), at(3, 3), at(0, 0), at(2, 2)]).toEqual([0.1, 0.2, 0.3, 1, 1, 1].map(Math.fround));
     expect(() => imageGrid([one, { ...two, width: 2, data: new Float32Array(4) }])).toThrow(/images differ in shape \(1×1×1 and 1×1×2\)/);
+  });
+
+  it('gives 8-bit RGBA pixels, greyscale into R, G and B', () => {
+    const grey: Images = { n: 2, channels: 1, height: 1, width: 2, data: Float32Array.from([0, 1, 0.5, 0.2]) };
+    expect(Array.from(rgba(grey, 1).data)).toEqual([128, 128, 128, 255, 51, 51, 51, 255]);
+    const rgb: Images = { n: 1, channels: 3, height: 1, width: 1, data: Float32Array.from([1, 0.5, 0]) };
+    expect(rgba(rgb)).toEqual({ width: 1, height: 1, data: Uint8ClampedArray.from([255, 128, 0, 255]) });
   });
 
   it('upscale repeats each pixel k×k per channel and image', () => {
