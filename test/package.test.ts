@@ -91,6 +91,14 @@ describe('the npm package', () => {
     for (const png of ['samples.png', 'inpainted.png']) expect(readFileSync(join(project, png)).subarray(1, 4).toString()).toBe('PNG');
   });
 
+  it("resolves 'unmask' to the Node build, and to the browser build under the browser condition bundlers set", () => {
+    const resolveIn = (conditions: string[], spec: string) =>
+      run(process.execPath, [...conditions, '--input-type=module', '-e', `console.log(import.meta.resolve(${JSON.stringify(spec)}))`], project).out.trim();
+    expect(resolveIn([], 'unmask')).toMatch(/node_modules\/unmask\/dist\/index\.js$/);
+    expect(resolveIn(['--conditions=browser'], 'unmask')).toMatch(/node_modules\/unmask\/dist\/browser\.js$/);
+    expect(resolveIn([], 'unmask/browser')).toMatch(/node_modules\/unmask\/dist\/browser\.js$/);
+  });
+
   it('has types a TypeScript program checks against', () => {
     writeFileSync(
       join(project, 'typed.ts'),
