@@ -9,6 +9,8 @@ export { fetchModel } from './inference/model-fetch.ts';
 export { generate, complete, inpaint, stitch, extend, decodeGrid, decodePartial, tokenMaskFromPixelMask, boxMask, TaskError } from './inference/tasks.ts';
 export type { TaskOptions, TaskResult, KeepRegion, Box, ExtendOptions } from './inference/tasks.ts';
 export { Tokenizer, psnr } from './inference/tokenizer.ts';
+export { likelihood, bitsPerDim } from './inference/likelihood.ts';
+export type { Likelihood } from './inference/likelihood.ts';
 export { sampleTokens, SampleError } from './diffusion/sample.ts';
 export type { Denoiser, SampleOptions } from './diffusion/sample.ts';
 export { SAMPLERS, randomSampler, confidenceSampler } from './diffusion/samplers.ts';

@@ -7,11 +7,10 @@ import { type Images, imageGrid, upscale } from '../data/images.ts';
 import { readImage, writeImage } from '../data/png.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { PRECISIONS, type Precision } from '../engine/quantize.ts';
-import { validationNll } from '../inference/autoregressive.ts';
 import { type Box, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodePartial, extend, generate, inpaint, stitch } from '../inference/tasks.ts';
 import { DEFAULT_MODEL, listModels, loadModel } from '../inference/model-dir.ts';
 import { UnmaskModel } from '../inference/model.ts';
-import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
+import { likelihood } from '../inference/likelihood.ts';
 import { int, positiveNumber } from './parse.ts';
 import { createProgress } from './progress.ts';
 import { UnmaskError } from '../errors.ts';
@@ -202,22 +201,20 @@ export function registerGenerate(program: Command): void {
 
   program
     .command('likelihood')
-    .description("the ELBO of an image's codes under the prior, in bits per token")
+    .description("the ELBO of an image's codes under the prior in bits per token, and bits per dimension when the tokenizer has the log σ head")
     .option('--model <name|dir>', 'an embedded model or a run directory', DEFAULT_MODEL)
     .requiredOption('--in <image>', 'the image')
     .option('--seed <s>', 'seed for the random masks', int('--seed', 0), 0)
     .option('--json', 'print JSON')
     .action(async (flags: { model: string; in: string; seed: number; json?: boolean }) => {
       const model = loadModel(flags.model);
-      const img = await readModelImage(model, flags.in);
-      const codes = await model.tokenizer.encode(img.data, 1);
-      const n = model.prior.latent ** 2;
-      const latents = { count: 1, tokens: codes };
-      // The autoregressive baseline gives the exact NLL; the absorbing prior its ELBO (an upper bound).
-      const bits = model.prior.causal ? await validationNll(model.prior, model.priorParams, latents) : await validationElbo(model.prior, model.priorParams, latents, elboTimes(n, n), flags.seed);
-      const out = { image: flags.in, bound: model.prior.causal ? 'exact NLL' : 'ELBO', elbo_bits_per_token: bits, elbo_bits_total: bits * n, tokens: n, bits_per_dim: null, note: 'bits per dimension needs a fitted per-pixel log σ head on the tokenizer, which this model does not have' };
-      if (flags.json) process.stdout.write(`${JSON.stringify(out)}\n`);
-      else process.stdout.write(`${flags.in}: ${out.bound} ${bits.toFixed(4)} bits per token (${(bits * n).toFixed(1)} bits for ${n} tokens); ${out.note}\n`);
+      const r = await likelihood(model, await readModelImage(model, flags.in), { seed: flags.seed });
+      const note = r.bitsPerDim === null ? 'bits per dimension needs the log σ head of the reference\'s VQGAN, which this model does not have' : null;
+      if (flags.json) process.stdout.write(`${JSON.stringify({ image: flags.in, ...r, note })}\n`);
+      else {
+        const pixels = r.bitsPerDim === null ? note : `${r.bitsPerDim.toFixed(4)} bits per dimension (−log p(x | z) ${r.nllGivenCodes!.toFixed(1)} nats, 5-bit pixels)`;
+        process.stdout.write(`${flags.in}: ${r.bound} ${r.bitsPerToken.toFixed(4)} bits per token (${(r.bitsPerToken * r.tokens).toFixed(1)} bits for ${r.tokens} tokens); ${pixels}\n`);
+      }
       await model.release();
     });
 
