@@ -120,8 +120,9 @@ export function registerEval(program: Command): void {
     .option('--elbo-images <n>', 'validation images for the ELBO (0 skips it)', int('--elbo-images', 0), 256)
     .option('--json', 'print report.json to stdout and JSON progress lines')
     .action(async (flags: EvalFlags) => {
-      const data = await loadImageData(flags.data);
       const model = loadModel(resolveModel(flags.model));
+      // A folder is read at the model's size (256 px for the paper's models), like the built-in sets at theirs.
+      const data = await loadImageData(flags.data, { size: model.tokenizer.config.imageSize, channels: model.tokenizer.config.channels as 1 | 3 });
       const ar = flags.ar ? loadModel(resolveModel(flags.ar)) : null;
       const featuresRun = join(flags.out, 'features');
       let features: FeatureExtractor;

@@ -7,6 +7,7 @@ import { type DataName, dataCredit, loadImageData } from './data.ts';
 import { type Progress, createProgress } from './progress.ts';
 import { PRIOR_PRESETS } from '../models/prior-config.ts';
 import { VQGAN_PRESETS, parseVqganConfig } from '../models/vqgan-config.ts';
+import { loadTokenizer } from '../inference/model-dir.ts';
 import { runPriorTraining } from '../training/run-prior.ts';
 import { runVqganTraining } from '../training/run-vqgan.ts';
 import { stopOnInterrupt } from './interrupt.ts';
@@ -115,7 +116,10 @@ export function registerTrain(program: Command): void {
     .action(async (o) => {
       const preset = PRIOR_PRESETS[o.preset];
       if (!preset) throw new UnmaskError(`unknown prior preset '${o.preset}'`, `use one of ${Object.keys(PRIOR_PRESETS).join(', ')}`);
-      const data = await loadImageData(o.data as DataName);
+      // A folder is read at the tokenizer's size (an imported 256-px VQGAN, say).
+      const source = o.vqgan ?? (o.resume ? o.out : null);
+      const tok = source ? loadTokenizer(source).config : null;
+      const data = await loadImageData(o.data as DataName, tok ? { size: tok.imageSize, channels: tok.channels as 1 | 3 } : undefined);
       const config = {
         ...preset,
         ...(o.layers ? { layers: o.layers } : {}),

@@ -5,19 +5,19 @@ import type { LatentSet } from '../data/latent-set.ts';
 import { imageGrid } from '../data/images.ts';
 import { encodePng } from '../data/png.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
-import { findCheckpoint } from '../engine/checkpoint.ts';
+import { findCheckpoint, loadCheckpoint, samplingWeights } from '../engine/checkpoint.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import { UnmaskModel } from '../inference/model.ts';
 import { generate } from '../inference/tasks.ts';
 import { Tokenizer } from '../inference/tokenizer.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
-import { latentSize } from '../models/vqgan-config.ts';
+import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
 import { encodeDataset, tokenizerHash } from './latents.ts';
 import { RunError } from './run-vqgan.ts';
 import { AutoregressiveTrainer } from './train-autoregressive.ts';
 import { type PriorStepInfo, PriorTrainer, type PriorTrainState, initPriorState, loadPriorCheckpoint, savePriorCheckpoint } from './train-prior.ts';
-import { loadVqganCheckpoint } from './train-vqgan.ts';
+import { vqganConfigOf } from './train-vqgan.ts';
 
 export interface PriorEval {
   step: number;
@@ -55,7 +55,7 @@ export interface PriorRunOptions {
 interface Opened {
   config: PriorConfig;
   tokenizer: Tokenizer;
-  tokenizerConfig: ReturnType<typeof loadVqganCheckpoint>['config'];
+  tokenizerConfig: VqganConfig;
   tokenizerParams: ParamStore;
   state: PriorTrainState;
   resumed: boolean;
@@ -71,13 +71,16 @@ function open(o: PriorRunOptions): Opened {
     return { config: r.prior, tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams), tokenizerConfig: r.tokenizer, tokenizerParams: r.tokenizerParams, state: r.state, resumed: true, history: extra.history ?? [], seconds: extra.seconds ?? 0 };
   }
   if (!o.vqgan) throw new RunError('a new prior needs a tokenizer', 'pass --vqgan RUN, a run of unmask train vqgan');
-  const vq = loadVqganCheckpoint(o.vqgan);
-  const config = parsePriorConfig({ ...o.config, codebookSize: vq.config.codebookSize, latent: latentSize(vq.config) });
+  // A VQGAN run (its EMA weights) or a tokenizer without training state, such as an imported one.
+  const ck = loadCheckpoint(o.vqgan);
+  const vq = vqganConfigOf(ck.config, o.vqgan);
+  const weights = samplingWeights(ck);
+  const config = parsePriorConfig({ ...o.config, codebookSize: vq.codebookSize, latent: latentSize(vq) });
   return {
     config,
-    tokenizer: Tokenizer.fromParams(vq.config, vq.state.ema),
-    tokenizerConfig: vq.config,
-    tokenizerParams: vq.state.ema,
+    tokenizer: Tokenizer.fromParams(vq, weights),
+    tokenizerConfig: vq,
+    tokenizerParams: weights,
     state: initPriorState(config, o.seed),
     resumed: false,
     history: [],

@@ -3,10 +3,11 @@
 // storages, must give PyTorch's codes exactly and its decoder pixels, likelihoods and transformer
 // logits within the tolerances below (PyTorch computed in float64); bad files are refused in one line
 // with nothing written; export --format reference gives the same tensors back.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeImage } from '../../src/data/png.ts';
 import { loadParams } from '../../src/engine/checkpoint.ts';
 import { Graph } from '../../src/engine/graph.ts';
 import type { ParamStore } from '../../src/engine/params.ts';
@@ -138,6 +139,27 @@ describe('unmask import: tiny checkpoints in every file variant', () => {
       for (const n of a.names()) expect(maxAbs(b.get(n).data, a.get(n).data)).toBe(0);
       expect(statSync(join(f16, file)).size / statSync(join(f32, file)).size).toBeLessThan(0.52);
     }
+  });
+});
+
+describe('unmask import: a VQGAN alone', () => {
+  it('imports the tokenizer at a given image size; it reconstructs, and a prior trains on its codes', async () => {
+    const out = join(dir, 'vqgan-only');
+    const r = await importReference({ vqgan: fixture('tiny-vqgan.legacy-f16.th'), imageSize: 16, out });
+    expect(r.kind).toBe('unmask-vqgan');
+    const images = join(dir, 'folder');
+    mkdirSync(images);
+    for (let k = 0; k < 12; k++) {
+      const data = Float32Array.from({ length: 3 * 16 * 16 }, (_, i) => 0.5 + 0.4 * Math.sin(i / (3 + k)));
+      await writeImage(join(images, `${k}.png`), { n: 1, channels: 3, height: 16, width: 16, data });
+    }
+    const rec = await cli('reconstruct', '--model', out, '--in', join(images, '0.png'), '--out', join(dir, 'rec.png'));
+    expect(rec.err).toMatch(/PSNR -?\d+\.\d+ dB/);
+    const prior = join(dir, 'prior-on-imported');
+    const train = await cli('train', 'prior', '--vqgan', out, '--data', images, '--out', prior, '--steps', '2', '--checkpoint-every', '2', '--layers', '1', '--dim', '32', '--heads', '2', '--batch', '2', '--json');
+    expect(train.code).toBe(0);
+    const sample = await cli('sample', '--model', prior, '--n', '1', '--steps', '2', '--out', join(dir, 'sample.png'));
+    expect(sample.code).toBe(0);
   });
 });
 
