@@ -13,7 +13,8 @@ with float32 and float16 storages, and records what PyTorch computes from them, 
     best by a clear margin, so float32 cannot pick another code), the decoder's output before any
     clamping and the Gaussian NLL of the image given its codes under the logsigma head (nats); the
     images are a hash of their element index (hashed_images), so the tests recompute them;
-  - the transformer's logits for token grids with some positions masked (id K), at some positions.
+  - the transformer's logits for token grids with some positions masked (id K), at some positions;
+  - one step of fitting the log σ head as the reference does: the loss and the head's gradients.
 Every weight is rounded to a float16 value first, so the float32 and float16 files hold the same values
 and one set of outputs serves both. Some tensors are saved as views (a transposed weight; a norm's
 weight and bias sharing one storage at an offset), as state dicts of real models can be.
@@ -251,6 +252,25 @@ def expected_outputs(vqgan, prior, c, batch, positions):
     return {"image_seed": torch.tensor([seed]), "codes": codes, "mu": mu, "nll": nll, "tokens": tokens, "positions": pos, "logits": logits}
 
 
+def logsigma_fixture(vqgan, c, batch):
+    """One step of the reference's log σ fitting (experiments/calc_approximate_ELBO.py): the decoder
+    frozen, loss = −log p(x | z) in bits per dimension, nll.mean(0).sum() / (ln 2 · C·H·W), and its
+    gradient for the head's four tensors, in float64."""
+    ae = copy.deepcopy(vqgan.ae).double()
+    x = hashed_images(batch, c["size"], 0)
+    with torch.no_grad():
+        codes, _ = nearest_codes(ae.encoder(x), ae.quantize.embedding.weight)
+        zq = ae.quantize.embedding.weight[codes].permute(0, 3, 1, 2)
+    mu, logsigma = ae.generator.probabilistic(zq)
+    nll = 0.5 * ((x - mu) / logsigma.exp()) ** 2 + logsigma + 0.5 * math.log(2 * math.pi)
+    loss = nll.mean(0).sum() / (math.log(2) * x[0].numel())
+    head = dict(ae.generator.logsigma.named_parameters())
+    grads = torch.autograd.grad(loss, list(head.values()))
+    out = {"loss": loss.detach().view(1)}
+    out.update({f"grad.generator.logsigma.{k}": g for k, g in zip(head, grads)})
+    return out
+
+
 def build(c, seed):
     torch.manual_seed(seed)
     vqgan = VQGAN(c)
@@ -333,6 +353,7 @@ def main():
         save_variants(vqgan, f"{name}-vqgan", vqgan_variants, ("ae.encoder.blocks.0.weight", last_norm))
         save_variants(prior, f"{name}-prior", prior_variants, PRIOR_VIEWS)
         write_safetensors(os.path.join(OUT, f"{name}-expected.safetensors"), expected_outputs(vqgan, prior, c, batch, positions))
+    write_safetensors(os.path.join(OUT, "tiny-logsigma.safetensors"), logsigma_fixture(build(TINY, seed=15)[0], TINY, 2))
     write_bad_files()
     write_reader_variants()
 

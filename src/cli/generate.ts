@@ -209,7 +209,7 @@ export function registerGenerate(program: Command): void {
     .action(async (flags: { model: string; in: string; seed: number; json?: boolean }) => {
       const model = loadModel(flags.model);
       const r = await likelihood(model, await readModelImage(model, flags.in), { seed: flags.seed });
-      const note = r.bitsPerDim === null ? 'bits per dimension needs the log σ head of the reference\'s VQGAN, which this model does not have' : null;
+      const note = r.bitsPerDim === null ? 'bits per dimension needs a log σ head on the tokenizer, which this model does not have — fit one with unmask train logsigma' : null;
       if (flags.json) process.stdout.write(`${JSON.stringify({ image: flags.in, ...r, note })}\n`);
       else {
         const pixels = r.bitsPerDim === null ? note : `${r.bitsPerDim.toFixed(4)} bits per dimension (−log p(x | z) ${r.nllGivenCodes!.toFixed(1)} nats, 5-bit pixels)`;

@@ -11,6 +11,7 @@ import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
 import { registerGenerate } from './generate.ts';
 import { registerImport } from './import.ts';
+import { registerLogSigma } from './logsigma.ts';
 import { registerServe } from './serve.ts';
 import { registerTokenize } from './tokenize.ts';
 import { registerTrain } from './train.ts';
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   registerTokenize(program);
   registerExport(program);
   registerImport(program);
+  registerLogSigma(program); // after registerTrain: adds `train logsigma`
   registerBench(program);
   registerEval(program); // after registerTrain: adds `train features`
   registerServe(program);

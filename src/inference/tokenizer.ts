@@ -5,7 +5,7 @@ import { Graph, type Tensor } from '../engine/graph.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
-import { LOG_SIGMA_PARAM, codebook, embedCodes, encoder, generator, nearestCode, probabilisticGenerator } from '../models/vqgan.ts';
+import { LOG_SIGMA_PARAM, codebook, embedCodes, encoder, gaussianNll, generator, nearestCode, probabilisticGenerator } from '../models/vqgan.ts';
 import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
 import { ModelError } from './model-format.ts';
 
@@ -84,10 +84,8 @@ export class Tokenizer {
       const x = g.input('x', [batch, c.channels, c.imageSize, c.imageSize]);
       const codes = this.codesOf(s, x);
       const { mean, logSigma } = probabilisticGenerator(s.sub('generator'), embedCodes(s.sub('quantize'), codes, c), c);
-      const z = F.mul(F.sub(x, mean), F.exp(F.neg(logSigma)));
-      const perElement = F.add(F.mul(F.square(z), 0.5), F.add(logSigma, 0.5 * Math.log(2 * Math.PI)));
       g.output('codes', codes);
-      g.output('nll', F.reduceSum(perElement, [1, 2, 3])); // [B]
+      g.output('nll', F.reduceSum(gaussianNll(x, mean, logSigma), [1, 2, 3])); // [B]
       p = await Program.compile(g, { bake: this.subset(g) });
       this.nllPrograms.set(batch, p);
     }

@@ -96,21 +96,42 @@ function generatorFeatures(s: Scope, z: Tensor, c: VqganConfig): { h: Tensor; ch
 
 /** Latents [B, emb_dim, h, w] → image [B, C, H, W] (the reference calls the decoder "generator"). */
 export function generator(s: Scope, z: Tensor, c: VqganConfig): Tensor {
+  return decoderOutputs(s, z, c).mean;
+}
+
+/** The decoded image and the features it is made from (after the last GroupNorm, [B, nf·chMult[0], H, W]). */
+export function decoderOutputs(s: Scope, z: Tensor, c: VqganConfig): { mean: Tensor; features: Tensor } {
   const { h, ch, outConv } = generatorFeatures(s, z, c);
-  return conv2d(outConv, h, ch, c.channels, 3, { padding: 1 });
+  return { mean: conv2d(outConv, h, ch, c.channels, 3, { padding: 1 }), features: h };
 }
 
 /**
- * The decoder as a per-pixel Gaussian p(x | z) = N(mean, σ²): the image is the mean, and the
- * reference's `logsigma` head (conv3×3, ReLU, conv1×1 on the features before the output conv, fitted
- * after training with the decoder frozen) gives log σ, [B, C, H, W] each. This is what turns the
- * prior's ELBO into bits per dimension of the image, as the paper reports likelihoods.
+ * The reference's `logsigma` head on the generator (`s` its scope): conv3×3, ReLU, conv1×1 from the
+ * decoder's features to log σ [B, C, H, W], fitted after training with the decoder frozen.
+ */
+export function logSigmaHead(s: Scope, features: Tensor, c: VqganConfig): Tensor {
+  const ch = c.nf * c.chMult[0];
+  const head = s.sub('logsigma');
+  return conv2d(head.sub(2), F.relu(conv2d(head.sub(0), features, ch, ch, 3, { padding: 1 })), ch, c.channels, 1);
+}
+
+/**
+ * The decoder as a per-pixel Gaussian p(x | z) = N(mean, σ²): the image is the mean, the log σ head
+ * gives σ. This is what turns the prior's ELBO into bits per dimension of the image, as the paper
+ * reports likelihoods.
  */
 export function probabilisticGenerator(s: Scope, z: Tensor, c: VqganConfig): { mean: Tensor; logSigma: Tensor } {
-  const { h, ch, outConv } = generatorFeatures(s, z, c);
-  const head = s.sub('logsigma');
-  const hidden = F.relu(conv2d(head.sub(0), h, ch, ch, 3, { padding: 1 }));
-  return { mean: conv2d(outConv, h, ch, c.channels, 3, { padding: 1 }), logSigma: conv2d(head.sub(2), hidden, ch, c.channels, 1) };
+  const { mean, features } = decoderOutputs(s, z, c);
+  return { mean, logSigma: logSigmaHead(s, features, c) };
+}
+
+/**
+ * −log N(x; mean, σ²) per element, in nats: ½((x − mean)/σ)² + log σ + ½ log 2π. The reference's
+ * likelihood (its ELBO script) sums it over an image.
+ */
+export function gaussianNll(x: Tensor, mean: Tensor, logSigma: Tensor): Tensor {
+  const z = F.mul(F.sub(x, mean), F.exp(F.neg(logSigma)));
+  return F.add(F.mul(F.square(z), 0.5), F.add(logSigma, 0.5 * Math.log(2 * Math.PI)));
 }
 
 /** The parameter that shows a generator has the log σ head. */
