@@ -1,43 +1,54 @@
-// 256×256 in practice: a model with the released models' shapes (random weights) runs sample, inpaint
-// and extend to the paper's 512×256 landscape size end to end through the CLI, as an imported model
-// would; each run prints its time (the machine is shared, so these are no benchmark).
+// 256×256 in practice: a model with the released models' structure at narrow widths (random weights;
+// test/helpers/paper-model.ts) runs every task at the paper's size — sample, complete, inpaint, stitch,
+// reconstruct and −log p(x | z) through the library, extend to the paper's 512×256 landscapes through
+// the CLI. The same at the full widths: scripts/paper-size.ts (minutes on two cores, so not in npm test).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readImage, writeImage } from '../../src/data/png.ts';
+import { readImage } from '../../src/data/png.ts';
+import { loadModel } from '../../src/inference/model-dir.ts';
+import type { UnmaskModel } from '../../src/inference/model.ts';
+import { boxMask, complete, generate, inpaint, stitch } from '../../src/inference/tasks.ts';
 import { cli } from '../helpers/cli.ts';
 import { writePaperShapedModel } from '../helpers/paper-model.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'unmask-paper-'));
-const model = join(dir, 'model');
-const photo = join(dir, 'photo.png');
-beforeAll(async () => {
-  const t0 = performance.now();
-  const counts = writePaperShapedModel(model);
-  console.log(`paper-shaped model: ${(counts.tokenizerParameters / 1e6).toFixed(1)} M tokenizer + ${(counts.priorParameters / 1e6).toFixed(1)} M prior parameters, written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const data = Float32Array.from({ length: 3 * 256 * 256 }, (_, i) => 0.5 + 0.4 * Math.sin(i / 97));
-  await writeImage(photo, { n: 1, channels: 3, height: 256, width: 256, data });
+const dirModel = join(dir, 'model');
+const image = { n: 1, channels: 3, height: 256, width: 256, data: Float32Array.from({ length: 3 * 256 * 256 }, (_, i) => 0.5 + 0.4 * Math.sin(i / 97)) };
+let model: UnmaskModel;
+beforeAll(() => {
+  writePaperShapedModel(dirModel, { narrow: true, logSigma: true });
+  model = loadModel(dirModel);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await model.release();
+  rmSync(dir, { recursive: true, force: true });
+});
 
-async function run(args: string[], out: string, size: [number, number]): Promise<void> {
-  const t0 = performance.now();
-  const r = await cli(...args, '--model', model, '--n', '1', '--steps', '2', '--out', out);
-  const rss = process.memoryUsage().rss;
-  console.log(`${args[0]}: ${((performance.now() - t0) / 1000).toFixed(1)} s (sessions built on first use), process memory ${(rss / 2 ** 30).toFixed(2)} GiB`);
-  expect(r.err).toContain('wrote');
-  expect(r.code).toBe(0);
-  const img = await readImage(out, { channels: 3 });
-  expect([img.width, img.height]).toEqual(size);
-}
+describe("the paper's structure at 256×256, end to end", () => {
+  it('generates, completes, inpaints and stitches 256×256 images', async () => {
+    const o = { n: 1, steps: 2, seed: 1 };
+    for (const r of [await generate(model, o), await complete(model, image, 'top', o), await inpaint(model, image, boxMask({ x: 64, y: 64, w: 128, h: 128 }, 256, 256), o), await stitch(model, image, image, 4, o)]) {
+      expect([r.images.width, r.images.height, r.grid]).toEqual([256, 256, [16, 16]]);
+      expect(r.images.data.every(Number.isFinite)).toBe(true);
+    }
+    expect((await model.tokenizer.reconstruct(image.data, 1)).length).toBe(3 * 256 * 256);
+  });
 
-/** The written grid: images side by side with 2-px padding around each. */
-const grid = (cols: number, w: number, h: number): [number, number] => [cols * w + (cols + 1) * 2, h + 2 * 2];
+  it('gives −log p(x | z) of a 256×256 image under the log σ head', async () => {
+    // The prior's ELBO is the same code at any size (test/inference/likelihood.test.ts).
+    const { codes, nats } = await model.tokenizer.nll(image.data, 1);
+    expect(codes).toHaveLength(256);
+    expect(Number.isFinite(nats[0])).toBe(true);
+  });
 
-describe("the paper's model size, end to end", () => {
-  it('samples a 256×256 image', () => run(['sample'], join(dir, 'sample.png'), grid(1, 256, 256)));
-  // The grid leads with the input and the mask.
-  it('inpaints a box of a 256×256 image', () => run(['inpaint', '--in', photo, '--box', '64,64,128,128'], join(dir, 'inpaint.png'), grid(3, 256, 256)));
-  it('extends to the paper’s 512×256 landscape size', () => run(['extend', '--size', '512x256'], join(dir, 'extend.png'), grid(1, 512, 256)));
+  it('extends to the paper’s 512×256 landscape size through the CLI', async () => {
+    const out = join(dir, 'extend.png');
+    const r = await cli('extend', '--model', dirModel, '--size', '512x256', '--n', '1', '--steps', '2', '--out', out);
+    expect(r.code).toBe(0);
+    // One image with 2-px padding around it.
+    const img = await readImage(out, { channels: 3 });
+    expect([img.width, img.height]).toEqual([516, 260]);
+  });
 });
