@@ -7,9 +7,12 @@ import { benchDecode } from '../bench/decode.ts';
 import { type BenchCase, benchEngine } from '../bench/engine.ts';
 import { benchSample, benchSampleAutoregressive } from '../bench/sample.ts';
 import { benchVqgan } from '../bench/vqgan.ts';
+import { type RunTiming, benchWeb, median } from '../bench/web.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { PRECISIONS, type Precision } from '../engine/quantize.ts';
+import { listModels } from '../inference/model-dir.ts';
 import { int } from './parse.ts';
+import { servedModels } from './serve.ts';
 import { UnmaskError } from '../errors.ts';
 
 export function registerBench(program: Command): void {
@@ -108,6 +111,47 @@ export function registerBench(program: Command): void {
         const vs = ref === undefined ? '' : `; PyTorch ${ref.toFixed(1)} ms, ratio ${(r.ms / ref).toFixed(2)}×`;
         process.stdout.write(`${r.ms.toFixed(1)} ms per step, ${r.images_per_second.toFixed(0)} images/s (${o.config}, batch ${r.batch}, median of ${r.runs})${vs}\n`);
       }
+    });
+
+  bench
+    .command('web')
+    .description('the browser app in Chromium: time to ready on a first and a second visit, and seconds per generation beside unmask sample')
+    .option('--model <name|dir>', 'an embedded model or a model directory', 'emoji')
+    .option('--n <count>', 'images per generation', int('--n', 1, 64), 4)
+    .option('--steps <s>', 'sampling steps', int('--steps', 1), 16)
+    .option('--seed <s>', 'random seed', int('--seed', 0, 2 ** 32 - 1), 1)
+    .option('--rounds <n>', 'generations in the page and with unmask sample, alternating (median)', int('--rounds', 1, 50), 3)
+    .option('--chromium <path>', 'the Chromium to drive (never downloaded)', '/usr/bin/chromium')
+    .option('--webgpu', "offer Chromium's software WebGPU adapter (SwiftShader) and ask the page for WebGPU")
+    .option('--json', 'one JSON object with every timing')
+    .action(async (o: { model: string; n: number; steps: number; seed: number; rounds: number; chromium: string; webgpu?: boolean; json?: boolean }) => {
+      const embedded = listModels().some((m) => m.name === o.model);
+      const models = servedModels(embedded ? [] : [o.model]);
+      const model = embedded ? o.model : models[0].name;
+      const r = await benchWeb({
+        ...o,
+        models,
+        model,
+        ...(o.webgpu ? { chromiumArgs: ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'], backend: 'webgpu' as const } : {}),
+        onProgress: (line) => !o.json && process.stderr.write(`${line}\n`),
+      });
+      const pageMedian = median(r.page.map((t) => t.seconds));
+      const cliMedian = median(r.cli);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ case: 'web', model, n: o.n, steps: o.steps, ...r, page_median: pageMedian, cli_median: cliMedian, ratio: round3(pageMedian / cliMedian) })}\n`);
+        return;
+      }
+      const parts = (t: RunTiming) => `sampling ${(t.sampling / 1000).toFixed(2)} s, ${t.previewCount} preview(s) ${(t.previews / 1000).toFixed(2)} s, final decode ${(t.decode / 1000).toFixed(2)} s`;
+      const rows: [string, string, string][] = [
+        ['ready, first visit', `${r.cold.seconds.toFixed(1)} s`, r.cold.status],
+        ['ready, second visit', `${r.warm.seconds.toFixed(1)} s`, r.warm.status],
+        ['generation, page, first run', `${r.pageFirst.seconds.toFixed(2)} s`, parts(r.pageFirst)],
+        [`generation, page, median of ${o.rounds}`, `${pageMedian.toFixed(2)} s`, parts(r.page[r.page.findIndex((t) => t.seconds === median(r.page.map((p) => p.seconds)))] ?? r.page[0])],
+        [`generation, unmask sample, median of ${o.rounds}`, `${cliMedian.toFixed(2)} s`, `rounds: ${r.cli.map((s) => s.toFixed(2)).join(', ')} s`],
+        ['page / unmask sample', `${(pageMedian / cliMedian).toFixed(2)}×`, `first run ${(r.pageFirst.seconds / cliMedian).toFixed(2)}×`],
+      ];
+      process.stdout.write(`web app: ${model}, ${o.n} images, ${o.steps} steps, seed ${o.seed}; ${r.warm.backend}\n`);
+      for (const [what, value, note] of rows) process.stdout.write(`${what.padEnd(40)}${value.padStart(9)}  ${note}\n`);
     });
 }
 

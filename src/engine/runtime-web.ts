@@ -1,11 +1,18 @@
 // onnxruntime-web behind the Runtime interface: the browser app's runtime (wasm, or WebGPU where the
 // browser has it), and in Node a check that every graph unmask emits also loads in the web build.
-import * as ort from 'onnxruntime-web';
+// The caller passes the onnxruntime-web module it loaded: the package has a wasm-only build (half the
+// download) and a WebGPU + wasm build, and only the caller knows which the browser can use.
+import type * as Ort from 'onnxruntime-web';
 import type { DType } from './graph.ts';
 import type { HostTensor, Runtime, RuntimeSession, SessionOptions } from './runtime.ts';
 
+type OrtWeb = typeof Ort;
+
 class WebSession implements RuntimeSession {
-  constructor(private session: ort.InferenceSession) {}
+  constructor(
+    private ort: OrtWeb,
+    private session: Ort.InferenceSession,
+  ) {}
 
   get inputNames() {
     return this.session.inputNames;
@@ -16,8 +23,8 @@ class WebSession implements RuntimeSession {
   }
 
   async run(feeds: Record<string, HostTensor>, outputs?: readonly string[]): Promise<Record<string, HostTensor>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(v.dtype, v.data as never, v.shape as number[]);
+    const ortFeeds: Record<string, Ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = new this.ort.Tensor(v.dtype, v.data as never, v.shape as number[]);
     const res = outputs ? await this.session.run(ortFeeds, outputs as string[]) : await this.session.run(ortFeeds);
     const out: Record<string, HostTensor> = {};
     for (const [k, v] of Object.entries(res)) out[k] = { dtype: v.type as DType, shape: [...v.dims], data: v.data as HostTensor['data'] };
@@ -29,14 +36,29 @@ class WebSession implements RuntimeSession {
   }
 }
 
-/** A runtime on onnxruntime-web; `providers` in order of preference, e.g. ['webgpu', 'wasm']. */
-export function webRuntime(providers: string[] = ['wasm']): Runtime {
+export interface WebRuntimeOptions {
+  /** Execution providers in order of preference, e.g. ['webgpu', 'wasm']. Default ['wasm']. */
+  providers?: string[];
+  /**
+   * Wasm threads (onnxruntime-web's own default is min(4, ⌈cores / 2⌉), one on a 2-core machine); more
+   * than one needs a cross-origin isolated page. Fixed by the first session; later values are ignored.
+   */
+  threads?: number;
+  /** The wasm binary, when the caller fetched it itself (to cache it and count its bytes). */
+  wasmBinary?: ArrayBuffer;
+}
+
+/** A runtime on the onnxruntime-web module `ort`. */
+export function webRuntime(ort: OrtWeb, o: WebRuntimeOptions = {}): Runtime {
+  const providers = o.providers ?? ['wasm'];
   return {
     name: `onnxruntime-web (${providers.join(', ')})`,
     async createSession(model: Uint8Array, opts: SessionOptions = {}) {
-      if (opts.threads) ort.env.wasm.numThreads = opts.threads;
+      const threads = o.threads ?? opts.threads;
+      if (threads) ort.env.wasm.numThreads = threads;
+      if (o.wasmBinary) ort.env.wasm.wasmBinary = o.wasmBinary;
       const session = await ort.InferenceSession.create(model, { executionProviders: providers, graphOptimizationLevel: 'all' });
-      return new WebSession(session);
+      return new WebSession(ort, session);
     },
   };
 }

@@ -210,7 +210,7 @@ export function createAppServer(o: AppServerOptions): Server {
       version: ORT_VERSION,
       ...Object.fromEntries(
         await Promise.all(
-          Object.entries(ORT_BUILDS).map(async ([kind, b]) => [kind, { module: `/ort/${b.module}?v=${await files.version(join(ORT_DIR, b.module))}`, binary: await fileRef(`/ort/${b.binary}`, join(ORT_DIR, b.binary)) }]),
+          Object.entries(ORT_BUILDS).map(async ([kind, b]) => [kind, { module: await fileRef(`/ort/${b.module}`, join(ORT_DIR, b.module)), binary: await fileRef(`/ort/${b.binary}`, join(ORT_DIR, b.binary)) }]),
         ),
       ),
     },

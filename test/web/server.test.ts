@@ -168,8 +168,10 @@ describe('unmask serve', () => {
     expect(gz.headers.etag).not.toBe(br.headers.etag);
     const plain = await send(server, wasmUrl, { headers: { 'Accept-Encoding': 'identity' } });
     expect([plain.headers['content-encoding'], plain.body.equals(raw)]).toEqual([undefined, true]);
-    expect((await send(server, runtime.webgpu.module, { method: 'HEAD' })).status).toBe(200);
-    expect((await send(server, runtime.wasm.module, { method: 'HEAD' })).status).toBe(200);
+    for (const build of [runtime.wasm, runtime.webgpu]) {
+      const head = await send(server, build.module.url, { method: 'HEAD', headers: { 'Accept-Encoding': 'identity' } });
+      expect([head.status, Number(head.headers['content-length'])]).toEqual([200, build.module.bytes]);
+    }
     expect((await send(server, '/ort/ort.node.min.js')).status).toBe(404);
     expect((await send(server, '/ort/package.json')).status).toBe(404);
   });

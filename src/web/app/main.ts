@@ -1,13 +1,14 @@
-// The page: model and task choice, sampling settings, source images and the mask painter, results.
-// All model work happens in worker.ts; this file only turns the page's state into requests and draws
-// the replies. body[data-state] says where the page is (loading, ready, running, error), for CSS and
-// for the end-to-end tests.
+// The page: model and backend choice, task, sampling settings, source images and the mask painter, and
+// the results history. All model work happens in the worker (engine.ts, worker.ts); this file turns the
+// page's state into requests and shows the replies. body[data-state] says where the page is (loading,
+// ready, running, error), for CSS and for the end-to-end tests.
 import type { Images } from '../../data/images.ts';
+import { Cancelled, Engine, type LoadProgress, type StepProgress } from './engine.ts';
+import { History, type RunRecord, type TaskKind } from './history.ts';
 import { MaskPainter, type MaskTool } from './mask.ts';
-import { drawImage, fitImage, pick } from './pixels.ts';
-import type { Backend, Keep, ModelEntry, ModelInfo, ModelList, Reply, Request, SampleSettings, Task } from './protocol.ts';
-
-type TaskKind = Task['kind'];
+import { canvasOf, pick, pngOf } from './pixels.ts';
+import type { Backend, Keep, Manifest, ModelEntry, ModelInfo, SampleSettings, Task } from './protocol.ts';
+import { Source } from './sources.ts';
 
 const HELP: Record<TaskKind, string> = {
   generate: 'New images from nothing: every token starts masked.',
@@ -17,100 +18,85 @@ const HELP: Record<TaskKind, string> = {
   extend: 'Paint a canvas larger than the model was trained on, optionally around the image.',
 };
 
+/** How the library's samplers read in the schedule list; a sampler without a line here shows its name. */
+const SAMPLER_NAMES: Record<string, string> = { random: 'random order (paper)', confidence: 'confidence (MaskGIT)' };
+const MAX_SEED = 2 ** 32 - 1;
+
 function $<T extends HTMLElement = HTMLElement>(selector: string, root: ParentNode = document): T {
   const el = root.querySelector<T>(selector);
   if (!el) throw new Error(`the page has no ${selector}`);
   return el;
 }
 
-const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-let nextId = 1;
-let models: ModelEntry[] = [];
-let canSave = false;
-let info: ModelInfo | null = null;
-let task: TaskKind = 'generate';
-/** The request whose replies the page is waiting for. */
-let pending: { id: number; kind: 'load' | 'run'; task?: TaskKind; seed?: number } | null = null;
-let lastResults: Images | null = null;
-
-/** A source image slot: a canvas that takes dropped or loaded files and results. */
-class Source {
-  image: Images | null = null;
-  readonly canvas: HTMLCanvasElement;
-  readonly stack: HTMLElement;
-
-  constructor(readonly el: HTMLElement) {
-    this.canvas = $<HTMLCanvasElement>('canvas.image', el);
-    this.stack = $('.stack', el);
-    const input = $<HTMLInputElement>('input[type=file]', el);
-    input.addEventListener('change', () => {
-      if (input.files?.[0]) void this.loadFile(input.files[0]);
-      input.value = '';
-    });
-    this.stack.addEventListener('dragover', (e) => {
-      e.preventDefault();
-      this.stack.classList.add('drop');
-    });
-    this.stack.addEventListener('dragleave', () => this.stack.classList.remove('drop'));
-    this.stack.addEventListener('drop', (e) => {
-      e.preventDefault();
-      this.stack.classList.remove('drop');
-      const file = e.dataTransfer?.files[0];
-      if (file) void this.loadFile(file);
-    });
-  }
-
-  async loadFile(file: File): Promise<void> {
-    if (!info) return;
-    try {
-      const bitmap = await createImageBitmap(file);
-      this.set(fitImage(bitmap, info.imageSize, info.channels));
-      bitmap.close();
-    } catch {
-      setStatus(`${file.name} is not an image this browser can read — try a PNG or JPEG`, true);
-    }
-  }
-
-  set(image: Images | null): void {
-    this.image = image;
-    this.stack.classList.toggle('filled', !!image);
-    if (image) drawImage(this.canvas, image);
-    sourceChanged(this);
-  }
-}
-
-const sourceA = new Source($('#source-a'));
-const sourceB = new Source($('#source-b'));
-const painter = new MaskPainter($<HTMLCanvasElement>('#source-a canvas.overlay'), () => updateControls());
-
 const ui = {
   model: $<HTMLSelectElement>('#model'),
   backend: $<HTMLSelectElement>('#backend'),
   backendUsed: $('#backend-used'),
+  loading: $('#loading'),
+  loadProgress: $<HTMLProgressElement>('#load-progress'),
+  loadText: $('#load-text'),
   help: $('#task-help'),
   steps: $<HTMLInputElement>('#steps'),
   temp: $<HTMLInputElement>('#temp'),
   schedule: $<HTMLSelectElement>('#schedule'),
   count: $<HTMLInputElement>('#count'),
   seed: $<HTMLInputElement>('#seed'),
+  seedProblem: $('#seed-problem'),
   newSeed: $<HTMLInputElement>('#new-seed'),
+  preview: $<HTMLSelectElement>('#preview'),
+  classRow: $('#class-row'),
+  classes: $<HTMLSelectElement>('#class'),
+  guidanceRow: $('#guidance-row'),
+  guidance: $<HTMLInputElement>('#guidance'),
   keep: $<HTMLSelectElement>('#keep'),
   seam: $<HTMLInputElement>('#seam'),
   extWidth: $<HTMLSelectElement>('#ext-width'),
   extHeight: $<HTMLSelectElement>('#ext-height'),
   extAround: $<HTMLInputElement>('#ext-around'),
   radius: $<HTMLInputElement>('#radius'),
+  undo: $<HTMLButtonElement>('#undo'),
+  redo: $<HTMLButtonElement>('#redo'),
   run: $<HTMLButtonElement>('#run'),
   stop: $<HTMLButtonElement>('#stop'),
   progress: $<HTMLProgressElement>('#progress'),
   status: $('#status'),
   hint: $('#hint'),
-  results: $('#results'),
+  scale: $<HTMLSelectElement>('#scale'),
 };
 
-function send(req: Request): void {
-  worker.postMessage(req);
-}
+let manifest: Manifest | null = null;
+/** The worker that runs the loaded model. */
+let engine: Engine | null = null;
+let info: ModelInfo | null = null;
+let loading = false;
+let running = false;
+let task: TaskKind = 'generate';
+/** The steps asked for; the slider shows fewer only while the task's grid has fewer tokens. */
+let wantedSteps = Number(ui.steps.value);
+/** Seconds the last run's final decode took, per image pixel, for the ETA. */
+let decodeSecondsPerPixel = 0;
+let runCount = 0;
+
+const sourceHost = {
+  shape: () => (info ? { size: info.imageSize, channels: info.channels } : null),
+  changed: (source: Source) => {
+    if (source === sourceA && info && task === 'inpaint') painter.clear();
+    updateControls();
+  },
+  report: (text: string, error: boolean) => setStatus(text, error),
+};
+const sourceA = new Source($('#source-a'), sourceHost);
+const sourceB = new Source($('#source-b'), sourceHost);
+const painter = new MaskPainter($<HTMLCanvasElement>('#source-a canvas.overlay'), () => updateControls());
+const history = new History($('#results'), $<HTMLDialogElement>('#viewer'), {
+  model: () => info?.name ?? null,
+  scale: () => Number(ui.scale.value),
+  canSave: () => !!manifest?.save,
+  edit: (run, i) => useResult(run, i, sourceA),
+  asRight: (run, i) => useResult(run, i, sourceB),
+  download,
+  save,
+});
 
 function setState(state: 'loading' | 'ready' | 'running' | 'error'): void {
   document.body.dataset.state = state;
@@ -121,62 +107,133 @@ function setStatus(text: string, error = false): void {
   ui.status.classList.toggle('error', error);
 }
 
-// ---- models -------------------------------------------------------------------------------------
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
-async function loadModelList(): Promise<void> {
+// ---- models and backends ------------------------------------------------------------------------
+
+async function loadManifest(): Promise<void> {
   const r = await fetch('/api/models');
   if (!r.ok) throw new Error(`the server's model list answered ${r.status}`);
-  const list = (await r.json()) as ModelList;
-  models = list.models;
-  canSave = list.save;
+  manifest = (await r.json()) as Manifest;
   ui.model.replaceChildren(
-    ...models.map((m) => {
-      const option = new Option(m.files ? `${m.name} (${(m.bytes! / 1e6).toFixed(0)} MB)` : `${m.name} (unavailable)`, m.name);
+    ...manifest.models.map((m) => {
+      const option = new Option(m.files ? `${m.name} (${megabytes(m.bytes!)})` : `${m.name} (unavailable)`, m.name);
       option.title = m.problem ?? m.summary;
       option.disabled = !m.files;
       return option;
     }),
   );
-  if (!models.length) {
+  const usable = manifest.models.filter((m) => m.files);
+  if (!usable.length) {
     setState('error');
-    setStatus('the server lists no models — start unmask serve with --model RUN, or install an embedded model', true);
+    const why = manifest.models.map((m) => `${m.name}: ${m.problem}`).join('; ');
+    setStatus(manifest.models.length ? `no model can be loaded (${why})` : 'the server lists no models — start unmask serve with --model RUN, or install an embedded model', true);
     return;
   }
-  const wanted = new URLSearchParams(location.search).get('model');
-  const usable = models.filter((m) => m.files);
-  ui.model.value = usable.some((m) => m.name === wanted) ? wanted! : (usable[0] ?? models[0]).name;
-  selectModel();
+  const asked = new URLSearchParams(location.search);
+  const wanted = asked.get('model');
+  if (['auto', 'wasm', 'webgpu'].includes(asked.get('backend') ?? '')) ui.backend.value = asked.get('backend')!;
+  ui.model.value = usable.some((m) => m.name === wanted) ? wanted! : usable[0].name;
+  await loadModel();
 }
 
-function selectModel(): void {
-  const entry = models.find((m) => m.name === ui.model.value);
-  if (!entry) return;
-  info = null;
-  const id = nextId++;
-  pending = { id, kind: 'load' };
+/**
+ * Loads the chosen model on the chosen backend. A new backend gets a new worker, which replaces the
+ * old one only once the model has loaded on it; a model or backend that fails leaves the working one.
+ */
+async function loadModel(): Promise<void> {
+  const entry = manifest?.models.find((m) => m.name === ui.model.value);
+  if (!manifest || !entry) return;
+  const backend = ui.backend.value as Backend;
+  const reuse = engine?.backend === backend;
+  const target = reuse ? engine! : new Engine(backend, manifest);
+  loading = true;
   setState('loading');
-  setStatus(`loading ${entry.name} (${((entry.bytes ?? 0) / 1e6).toFixed(1)} MB)…`);
-  send({ type: 'load', id, model: entry, backend: ui.backend.value as Backend });
+  setStatus(`loading ${entry.name}…`);
+  ui.loading.hidden = false;
+  showLoadProgress({ what: entry.name, loaded: 0, total: 1, cached: 0 });
   updateControls();
+  try {
+    const loaded = await target.load(entry, showLoadProgress);
+    if (!reuse) {
+      engine?.terminate();
+      engine = target;
+    }
+    modelLoaded(loaded, entry);
+  } catch (e) {
+    if (!reuse) target.terminate();
+    ui.model.value = info?.name ?? ui.model.value;
+    ui.backend.value = engine?.backend ?? ui.backend.value;
+    const still = info ? ` — still running ${info.name} on ${backendLabel(info)}` : '';
+    setStatus(`${entry.name} on ${backend}: ${e instanceof Error ? e.message : String(e)}${still}`, true);
+    setState(info ? 'ready' : 'error');
+  } finally {
+    loading = false;
+    ui.loading.hidden = true;
+    updateControls();
+  }
 }
 
-function modelLoaded(loaded: ModelInfo): void {
+function showLoadProgress(p: LoadProgress): void {
+  ui.loadProgress.max = Math.max(1, p.total);
+  ui.loadProgress.value = p.loaded;
+  const fromCache = p.cached > 0 ? `, ${megabytes(p.cached)} from cache` : '';
+  ui.loadText.textContent = `${p.what}: ${megabytes(p.loaded)} of ${megabytes(p.total)}${fromCache}`;
+}
+
+function backendLabel(m: ModelInfo): string {
+  const threads = `${m.threads} thread${m.threads === 1 ? '' : 's'}`;
+  return m.providers[0] === 'webgpu' ? `WebGPU (${m.adapter}) and wasm, ${threads}` : `wasm, ${threads}`;
+}
+
+function modelLoaded(loaded: ModelInfo, entry: ModelEntry): void {
+  const changed = info?.name !== loaded.name || info.imageSize !== loaded.imageSize || info.channels !== loaded.channels;
   info = loaded;
-  ui.backendUsed.textContent = `running on ${loaded.backend}${loaded.backend === 'wasm' && crossOriginIsolated ? ' (threads)' : ''}`;
-  const n = loaded.latent * loaded.latent;
-  ui.steps.max = String(n);
+  ui.backendUsed.textContent = `running on ${backendLabel(loaded)}${loaded.threadsNote ? ` (${loaded.threadsNote})` : ''}`;
   ui.seam.max = String(loaded.latent - 2);
   const s = loaded.imageSize, f = loaded.pixelsPerToken;
-  const sizes = [1, 1.5, 2, 3, 4].map((k) => Math.round((k * s) / f) * f);
-  for (const select of [ui.extWidth, ui.extHeight]) select.replaceChildren(...[...new Set(sizes)].map((v) => new Option(`${v} px`, String(v))));
-  ui.extWidth.value = String(sizes[2]);
-  // Sources hold images of the previous model's size; start again.
-  sourceA.set(null);
-  sourceB.set(null);
-  painter.reset(s, f);
+  const sizes = [...new Set([1, 1.5, 2, 3, 4].map((k) => Math.round((k * s) / f) * f))];
+  for (const select of [ui.extWidth, ui.extHeight]) {
+    const before = select.value;
+    select.replaceChildren(...sizes.map((v) => new Option(`${v} px`, String(v))));
+    if (sizes.includes(Number(before))) select.value = before;
+  }
+  if (!sizes.includes(Number(ui.extWidth.value)) || changed) ui.extWidth.value = String(sizes[2]);
+  fillSchedules(loaded.samplers);
+  fillClasses(loaded.classes);
+  fillScales(s);
+  if (changed) {
+    // Sources hold images of the previous model's size and colours; start again.
+    sourceA.clear();
+    sourceB.clear();
+    painter.reset(s, f);
+    decodeSecondsPerPixel = 0;
+    history.refresh();
+  }
   setState('ready');
-  setStatus(`${loaded.name} ready: ${s}×${s} px, ${loaded.latent}×${loaded.latent} tokens${loaded.causal ? ' (autoregressive baseline: generate only)' : ''}`);
+  const where = loaded.cachedBytes > 0 && loaded.fetchedBytes === 0 ? `all ${megabytes(loaded.cachedBytes)} from cache` : `${megabytes(loaded.fetchedBytes)} downloaded${loaded.cachedBytes ? `, ${megabytes(loaded.cachedBytes)} from cache` : ''}`;
+  const kept = loaded.cacheNote ? `; ${loaded.cacheNote}` : '';
+  setStatus(`${loaded.name} ready in ${loaded.seconds.toFixed(1)} s (${where}${kept}): ${s}×${s} px, ${loaded.latent}×${loaded.latent} tokens${loaded.causal ? ', the autoregressive baseline (generate only)' : ''}`);
+  ui.model.title = entry.summary;
   updateControls();
+}
+
+function fillSchedules(samplers: readonly string[]): void {
+  const before = ui.schedule.value;
+  ui.schedule.replaceChildren(...samplers.map((name) => new Option(SAMPLER_NAMES[name] ?? name, name)));
+  if (samplers.includes(before)) ui.schedule.value = before;
+}
+
+function fillClasses(classes: readonly string[]): void {
+  ui.classes.replaceChildren(new Option('any (unconditional)', ''), ...classes.map((c) => new Option(c, c)));
+}
+
+/** PNG sizes: 1×, 2×, 4×, 8×, 16×; the first choice is the smallest that gives 256 px or more. */
+function fillScales(size: number): void {
+  const before = Number(ui.scale.value);
+  const scales = [1, 2, 4, 8, 16];
+  ui.scale.replaceChildren(...scales.map((k) => new Option(`${k}× (${size * k} px)`, String(k))));
+  ui.scale.value = String(scales.includes(before) ? before : (scales.find((k) => size * k >= 256) ?? 16));
 }
 
 // ---- tasks and controls -------------------------------------------------------------------------
@@ -188,17 +245,25 @@ function setTask(kind: TaskKind): void {
 }
 
 /** The token grid the current task samples. */
-function gridTokens(): number {
-  if (!info) return 1;
-  if (task !== 'extend') return info.latent * info.latent;
-  const f = info.pixelsPerToken;
+function gridTokens(m: ModelInfo): number {
+  if (task !== 'extend') return m.latent * m.latent;
+  const f = m.pixelsPerToken;
   return (Number(ui.extWidth.value) / f) * (Number(ui.extHeight.value) / f);
+}
+
+/** The seed typed, or null when it is not a whole number from 0 to 2³² − 1 (what the sampler's generator takes). */
+function typedSeed(): number | null {
+  const text = ui.seed.value.trim();
+  const n = Number(text);
+  return /^\d+$/.test(text) && n <= MAX_SEED ? n : null;
 }
 
 /** Why the current task can't run yet, or null. */
 function blocker(): string | null {
-  if (!info) return 'loading the model…';
+  if (!info) return loading ? 'loading the model…' : 'no model is loaded';
+  if (loading) return 'loading the model…';
   if (info.causal && task !== 'generate') return 'the autoregressive baseline only generates';
+  if (!ui.newSeed.checked && typedSeed() === null) return `the seed must be a whole number from 0 to ${MAX_SEED}`;
   if (['inpaint', 'complete', 'stitch'].includes(task) && !sourceA.image) return 'load an image first (or pick “Edit” on a result)';
   if (task === 'stitch' && !sourceB.image) return 'load the right-hand image too';
   if (task === 'extend' && ui.extAround.checked && !sourceA.image) return 'load the image to extend around';
@@ -207,28 +272,37 @@ function blocker(): string | null {
 }
 
 function updateControls(): void {
-  const running = pending?.kind === 'run';
   ui.help.textContent = HELP[task];
   for (const el of document.querySelectorAll<HTMLElement>('[data-for]')) el.hidden = el.dataset.for !== task;
-  const showA = task !== 'generate' && (task !== 'extend' || ui.extAround.checked);
-  sourceA.el.hidden = !showA;
+  sourceA.el.hidden = task === 'generate' || (task === 'extend' && !ui.extAround.checked);
   sourceB.el.hidden = task !== 'stitch';
   $('.label', sourceA.el).textContent = task === 'stitch' ? 'Left image' : 'Image';
   $('canvas.overlay', sourceA.el).hidden = !(task === 'inpaint' || task === 'complete');
   painter.enabled = task === 'inpaint';
   painter.showMask(task === 'complete' && info ? keepMask(info.imageSize, ui.keep.value as Keep) : null);
-  const max = gridTokens();
-  ui.steps.max = String(max);
-  if (Number(ui.steps.value) > max) ui.steps.value = String(max);
+  ui.undo.disabled = !painter.canUndo;
+  ui.redo.disabled = !painter.canRedo;
+  $('#radius-out').textContent = `${ui.radius.value} px`;
+  if (info) {
+    const max = gridTokens(info);
+    ui.steps.max = String(max);
+    ui.steps.value = String(Math.min(wantedSteps, max));
+  }
   ui.steps.disabled = !!info?.causal || running;
-  for (const [input, out] of [[ui.steps, '#steps-out'], [ui.temp, '#temp-out'], [ui.count, '#count-out'], [ui.seam, '#seam-out']] as const) $(out).textContent = input.value;
-  if (info?.causal) $('#steps-out').textContent = String(max);
+  for (const [input, out] of [[ui.steps, '#steps-out'], [ui.temp, '#temp-out'], [ui.count, '#count-out'], [ui.seam, '#seam-out'], [ui.guidance, '#guidance-out']] as const) $(out).textContent = input.value;
+  if (info?.causal) $('#steps-out').textContent = String(gridTokens(info));
+  ui.classRow.hidden = !info?.classes.length;
+  ui.guidanceRow.hidden = !info?.classes.length || !ui.classes.value;
+  const seedBad = !ui.newSeed.checked && typedSeed() === null;
+  ui.seed.setAttribute('aria-invalid', String(seedBad));
+  ui.seedProblem.hidden = !seedBad;
+  ui.seedProblem.textContent = seedBad ? `A whole number from 0 to ${MAX_SEED}, please.` : '';
   ui.run.textContent = task[0].toUpperCase() + task.slice(1);
   const why = blocker();
   ui.run.disabled = running || !!why;
   ui.run.title = why ?? '';
   ui.stop.hidden = !running;
-  ui.model.disabled = ui.backend.disabled = running;
+  ui.model.disabled = ui.backend.disabled = running || loading;
   ui.hint.textContent = running ? '' : (why ?? '');
 }
 
@@ -242,11 +316,6 @@ function keepMask(size: number, keep: Keep): Float32Array {
       m[y * size + x] = kept ? 0 : 1;
     }
   return m;
-}
-
-function sourceChanged(source: Source): void {
-  if (source === sourceA && info && task === 'inpaint') painter.clear();
-  updateControls();
 }
 
 function currentTask(): Task {
@@ -264,158 +333,162 @@ function currentTask(): Task {
   }
 }
 
-function run(): void {
-  if (!info || blocker()) return;
-  if (ui.newSeed.checked) ui.seed.value = String(Math.floor(Math.random() * 1e9));
+/** What the run starts from, shown as "before" beside its results. */
+function inputsOf(t: Task): Images[] {
+  if (t.kind === 'inpaint' || t.kind === 'complete') return [t.image];
+  if (t.kind === 'stitch') return [t.left, t.right];
+  return t.kind === 'extend' && t.image ? [t.image] : [];
+}
+
+async function run(): Promise<void> {
+  const m = info;
+  if (!m || !engine || blocker()) return;
+  if (ui.newSeed.checked) ui.seed.value = String(crypto.getRandomValues(new Uint32Array(1))[0]);
+  const label = m.classes.length && ui.classes.value ? ui.classes.value : undefined;
   const settings: SampleSettings = {
     n: Number(ui.count.value),
-    steps: info.causal ? gridTokens() : Number(ui.steps.value),
+    steps: m.causal ? gridTokens(m) : Number(ui.steps.value),
     temperature: Number(ui.temp.value),
-    sampler: ui.schedule.value as SampleSettings['sampler'],
-    seed: Math.max(0, Math.floor(Number(ui.seed.value) || 0)),
+    sampler: ui.schedule.value,
+    seed: typedSeed()!,
+    ...(label ? { label, guidance: Number(ui.guidance.value) } : {}),
+    preview: ui.preview.value as SampleSettings['preview'],
   };
-  const id = nextId++;
-  pending = { id, kind: 'run', task, seed: settings.seed };
+  const t = currentTask();
+  const kind = task;
+  const [width, height] = t.kind === 'extend' ? [t.width, t.height] : [m.imageSize, m.imageSize];
+  const hadFocus = document.activeElement === ui.run;
+  running = true;
   setState('running');
-  setStatus(`${task}: starting…`);
+  setStatus(`${kind}: starting…`);
   ui.progress.hidden = false;
   ui.progress.value = 0;
-  ui.results.replaceChildren();
-  lastResults = null;
-  send({ type: 'run', id, task: currentTask(), settings });
+  history.startLive(settings.n, width, height, m.imageSize, `Running: ${kind}, seed ${settings.seed}, ${settings.steps} steps…`);
   updateControls();
+  // The Run button is disabled while running: keep the keyboard user on Stop rather than on the page.
+  if (hadFocus) ui.stop.focus();
+  const onStep = (p: StepProgress) => {
+    ui.progress.max = p.steps;
+    ui.progress.value = p.step;
+    const perStep = p.elapsed / p.step;
+    const left = (p.steps - p.step) * perStep + decodeSecondsPerPixel * settings.n * width * height;
+    setStatus(`${kind}: step ${p.step} of ${p.steps} · ${perStep.toFixed(2)} s per step · about ${Math.ceil(left)} s left`);
+    if (p.images) history.showLive(p.images);
+  };
+  try {
+    const r = await engine.run(t, settings, onStep);
+    decodeSecondsPerPixel = r.times.decode / 1000 / (settings.n * width * height);
+    const record: RunRecord = {
+      number: ++runCount,
+      model: m.name,
+      unit: m.imageSize,
+      task: kind,
+      seed: settings.seed,
+      steps: settings.steps,
+      sampler: settings.sampler,
+      temperature: settings.temperature,
+      label,
+      images: r.images,
+      before: inputsOf(t),
+      seconds: r.seconds,
+      times: r.times,
+    };
+    history.add(record);
+    const perStep = r.times.sampling / 1000 / settings.steps;
+    setStatus(`${kind}: ${r.images.n} image(s) in ${r.seconds.toFixed(2)} s (seed ${settings.seed}) · ${perStep.toFixed(2)} s per step`);
+  } catch (e) {
+    history.dropLive();
+    if (e instanceof Cancelled) setStatus('stopped');
+    else setStatus(e instanceof Error ? e.message : String(e), true);
+  } finally {
+    running = false;
+    ui.progress.hidden = true;
+    setState('ready');
+    updateControls();
+    if (hadFocus || document.activeElement === document.body || document.activeElement === ui.stop) (ui.run.disabled ? ui.stop : ui.run).focus();
+  }
 }
 
 // ---- results --------------------------------------------------------------------------------------
 
-function fileName(i: number): string {
-  return `unmask-${info?.name ?? 'model'}-${pending?.task ?? task}-seed${ui.seed.value}-${i + 1}.png`;
+function fileName(r: RunRecord, i: number, k: number): string {
+  return `unmask-${r.model}-${r.task}-seed${r.seed}-${i + 1}${k > 1 ? `-${k}x` : ''}.png`;
 }
 
-function showImages(images: Images, final: boolean): void {
-  const cards = ui.results.querySelectorAll<HTMLElement>('.result');
-  if (cards.length !== images.n) {
-    ui.results.replaceChildren(...Array.from({ length: images.n }, (_, i) => resultCard(i, images.width > images.height)));
-  }
-  ui.results.querySelectorAll<HTMLCanvasElement>('.result canvas').forEach((c, i) => drawImage(c, images, i));
-  for (const b of ui.results.querySelectorAll<HTMLButtonElement>('.result button')) b.disabled = !final;
-}
-
-function resultCard(i: number, wide: boolean): HTMLElement {
-  const fig = document.createElement('figure');
-  fig.className = wide ? 'result wide' : 'result';
-  const canvas = document.createElement('canvas');
-  canvas.setAttribute('aria-label', `result ${i + 1}`);
-  const caption = document.createElement('figcaption');
-  const button = (label: string, title: string, action: () => void) => {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.textContent = label;
-    b.title = title;
-    b.addEventListener('click', action);
-    caption.append(b);
-  };
-  button('PNG', 'download this image as a PNG', () => void download(canvas, fileName(i)));
-  if (!wide) {
-    button('Edit', 'use this image as the source (inpaint, complete, extend, stitch left)', () => useResult(i, sourceA));
-    button('As right', 'use this image as the right-hand image for stitching', () => useResult(i, sourceB));
-  }
-  if (canSave) button('Save', "save this image into the server's --out folder", () => void save(canvas, fileName(i)));
-  fig.append(canvas, caption);
-  return fig;
-}
-
-function useResult(i: number, source: Source): void {
-  if (!lastResults) return;
-  source.set(pick(lastResults, i));
+function useResult(r: RunRecord, i: number, source: Source): void {
+  if (!info || r.model !== info.name) return;
+  const size = info.imageSize;
+  if (r.images.width === size && r.images.height === size) source.useImage(pick(r.images, i));
+  else source.usePicture(canvasOf(r.images, i), `image ${i + 1} of run ${r.number}`);
   if (source === sourceA && task === 'generate') setTask('inpaint');
   if (source === sourceB) setTask('stitch');
 }
 
-function pngOf(canvas: HTMLCanvasElement): Promise<Blob> {
-  return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('the browser could not encode the PNG'))), 'image/png'));
-}
-
-async function download(canvas: HTMLCanvasElement, name: string): Promise<void> {
-  const url = URL.createObjectURL(await pngOf(canvas));
+async function download(r: RunRecord, i: number): Promise<void> {
+  const k = Number(ui.scale.value);
+  const url = URL.createObjectURL(await pngOf(canvasOf(r.images, i, k)));
   const a = document.createElement('a');
   a.href = url;
-  a.download = name;
+  a.download = fileName(r, i, k);
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-async function save(canvas: HTMLCanvasElement, name: string): Promise<void> {
-  const r = await fetch(`/api/save?name=${encodeURIComponent(name)}`, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: await pngOf(canvas) });
-  const body = (await r.json().catch(() => ({}))) as { path?: string; error?: string };
-  setStatus(r.ok ? `saved ${body.path}` : `saving failed: ${body.error ?? r.status}`, !r.ok);
-}
-
-// ---- worker replies -----------------------------------------------------------------------------
-
-worker.addEventListener('message', (e: MessageEvent<Reply>) => {
-  const reply = e.data;
-  if (!pending || reply.id !== pending.id) return;
-  switch (reply.type) {
-    case 'loaded':
-      pending = null;
-      modelLoaded(reply.info);
-      return;
-    case 'step':
-      ui.progress.max = reply.steps;
-      ui.progress.value = reply.step;
-      setStatus(`${pending.task}: step ${reply.step} of ${reply.steps}`);
-      showImages(reply.images, false);
-      return;
-    case 'done': {
-      const kind = pending.task;
-      pending = null;
-      lastResults = reply.images;
-      showImages(reply.images, true);
-      ui.progress.hidden = true;
-      setState('ready');
-      setStatus(`${kind}: ${reply.images.n} image(s) in ${reply.seconds.toFixed(2)} s (seed ${ui.seed.value})`);
-      updateControls();
-      return;
-    }
-    case 'cancelled':
-      pending = null;
-      ui.progress.hidden = true;
-      setState('ready');
-      setStatus('stopped');
-      updateControls();
-      return;
-    case 'error':
-      pending = null;
-      ui.progress.hidden = true;
-      setState(info ? 'ready' : 'error');
-      setStatus(reply.message, true);
-      updateControls();
-      return;
+async function save(r: RunRecord, i: number): Promise<void> {
+  const k = Number(ui.scale.value);
+  const name = fileName(r, i, k);
+  try {
+    const res = await fetch(`/api/save?name=${encodeURIComponent(name)}`, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: await pngOf(canvasOf(r.images, i, k)) });
+    const body = (await res.json().catch(() => ({}))) as { path?: string; error?: string };
+    setStatus(res.ok ? `saved ${body.path}` : `saving ${name} failed: ${body.error ?? `the server answered ${res.status}`}`, !res.ok);
+  } catch {
+    setStatus(`saving ${name} failed: the server can't be reached — is unmask serve still running? (PNG still downloads)`, true);
   }
-});
-
-worker.addEventListener('error', (e) => {
-  pending = null;
-  setState('error');
-  setStatus(`the model worker failed: ${e.message}`, true);
-});
+}
 
 // ---- wiring ---------------------------------------------------------------------------------------
 
 for (const b of document.querySelectorAll<HTMLButtonElement>('[role=tab]')) b.addEventListener('click', () => setTask(b.dataset.task as TaskKind));
-for (const r of document.querySelectorAll<HTMLInputElement>('input[name=tool]')) r.addEventListener('change', () => (painter.tool = r.value as MaskTool));
-ui.radius.addEventListener('input', () => (painter.radius = Number(ui.radius.value)));
+for (const r of document.querySelectorAll<HTMLInputElement>('input[name=tool]')) {
+  r.addEventListener('change', () => {
+    painter.tool = r.value as MaskTool;
+    painter.refresh();
+  });
+}
+ui.radius.addEventListener('input', () => {
+  painter.radius = Number(ui.radius.value);
+  painter.refresh();
+  updateControls();
+});
+ui.steps.addEventListener('input', () => (wantedSteps = Number(ui.steps.value)));
+ui.undo.addEventListener('click', () => painter.undo());
+ui.redo.addEventListener('click', () => painter.redo());
 $('#clear-mask').addEventListener('click', () => painter.clear());
 $('#invert-mask').addEventListener('click', () => painter.invert());
-for (const el of [ui.steps, ui.temp, ui.count, ui.seam, ui.keep, ui.extWidth, ui.extHeight, ui.extAround]) el.addEventListener('input', () => updateControls());
-ui.model.addEventListener('change', () => selectModel());
-ui.backend.addEventListener('change', () => selectModel());
-ui.run.addEventListener('click', () => run());
-ui.stop.addEventListener('click', () => pending && send({ type: 'cancel', id: pending.id }));
+for (const el of [ui.steps, ui.temp, ui.count, ui.seam, ui.keep, ui.extWidth, ui.extHeight, ui.extAround, ui.seed, ui.newSeed, ui.classes, ui.guidance]) {
+  el.addEventListener('input', () => updateControls());
+  el.addEventListener('change', () => updateControls());
+}
+ui.model.addEventListener('change', () => void loadModel());
+ui.backend.addEventListener('change', () => void loadModel());
+ui.run.addEventListener('click', () => void run());
+ui.stop.addEventListener('click', () => engine?.cancel());
+document.addEventListener('keydown', (e) => {
+  const typing = e.target instanceof HTMLInputElement && ['text', 'number'].includes(e.target.type);
+  if (typing || task !== 'inpaint' || $<HTMLDialogElement>('#viewer').open) return;
+  const key = e.key.toLowerCase();
+  if ((e.ctrlKey || e.metaKey) && (key === 'y' || (key === 'z' && e.shiftKey))) painter.redo();
+  else if ((e.ctrlKey || e.metaKey) && key === 'z') painter.undo();
+  else if (e.key === '[' || e.key === ']') {
+    ui.radius.value = String(Number(ui.radius.value) + (e.key === ']' ? 1 : -1));
+    ui.radius.dispatchEvent(new Event('input'));
+  } else return;
+  e.preventDefault();
+});
 
 setTask('generate');
-loadModelList().catch((e: Error) => {
+loadManifest().catch((e: Error) => {
   setState('error');
   setStatus(`${e.message} — is unmask serve running?`, true);
 });
+

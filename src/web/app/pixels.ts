@@ -1,5 +1,6 @@
-// Between the library's images (CHW floats in [0, 1], one or three channels) and the page's canvases.
-import type { Images } from '../../data/images.ts';
+// Between the library's images (CHW floats in [0, 1], one or three channels) and the page's canvases:
+// drawing, reading back, fitting any picture to the model's size (and saying how), and PNG files.
+import { type Images, imageAt, upscale } from '../../data/images.ts';
 
 /** Image `index` of `images` as canvas pixels (grey models fill R, G and B alike). */
 export function toImageData(images: Images, index = 0): ImageData {
@@ -27,21 +28,50 @@ export function fromImageData(pixels: ImageData, channels: number): Images {
   return { n: 1, channels, height, width, data };
 }
 
+/** How a picture that isn't the model's size becomes one: crop to fill, pad to fit, or stretch. */
+export type Fit = 'crop' | 'pad' | 'stretch';
+
+export const FIT_NAMES: Record<Fit, string> = {
+  crop: 'crop to fill',
+  pad: 'fit inside (white edges)',
+  stretch: 'stretch',
+};
+
+type Picture = CanvasImageSource & { width: number; height: number };
+
 /**
- * Any picture (a loaded file, another canvas) as an image of the model's size: scaled to cover the
- * square, centre-cropped, transparent parts on white (as the emoji data set was prepared).
+ * Any picture as an image of the model's `size` (transparent parts on white, as the emoji data set was
+ * prepared), and a sentence saying what was done to it.
  */
-export function fitImage(source: CanvasImageSource & { width: number; height: number }, size: number, channels: number): Images {
+export function fitImage(source: Picture, size: number, channels: number, fit: Fit): { image: Images; note: string } {
   const c = document.createElement('canvas');
   c.width = c.height = size;
   const g = c.getContext('2d', { willReadFrequently: true })!;
   g.fillStyle = '#fff';
   g.fillRect(0, 0, size, size);
-  const scale = size / Math.min(source.width, source.height);
-  const w = source.width * scale, h = source.height * scale;
+  const { width: sw, height: sh } = source;
+  const scale = fit === 'crop' ? size / Math.min(sw, sh) : size / Math.max(sw, sh);
+  const [w, h] = fit === 'stretch' ? [size, size] : [sw * scale, sh * scale];
   g.imageSmoothingQuality = 'high';
   g.drawImage(source, (size - w) / 2, (size - h) / 2, w, h);
-  return fromImageData(g.getImageData(0, 0, size, size), channels);
+  return { image: fromImageData(g.getImageData(0, 0, size, size), channels), note: fitNote(sw, sh, size, fit) };
+}
+
+function fitNote(sw: number, sh: number, size: number, fit: Fit): string {
+  if (sw === size && sh === size) return `${sw}×${sh}, used as it is`;
+  if (fit === 'stretch' && sw !== sh) return `${sw}×${sh}, stretched to ${size}×${size}`;
+  const square = fit === 'crop' ? Math.min(sw, sh) : Math.max(sw, sh);
+  const steps: string[] = [];
+  if (sw !== sh) steps.push(fit === 'crop' ? `cropped to the centre ${square}×${square}` : `padded with white to ${square}×${square}`);
+  if (square !== size) steps.push(`scaled ${square > size ? 'down' : 'up'} to ${size}×${size}`);
+  return `${sw}×${sh}, ${steps.join(', then ')}`;
+}
+
+/** A canvas holding image `index` of `images`, enlarged k times (nearest neighbour, as `unmask … --scale k`). */
+export function canvasOf(images: Images, index: number, k = 1): HTMLCanvasElement {
+  const c = document.createElement('canvas');
+  drawImage(c, upscale(imageAt(images, index), k));
+  return c;
 }
 
 /** Image `index` of `images` into `canvas`, resized to the image. */
@@ -51,8 +81,12 @@ export function drawImage(canvas: HTMLCanvasElement, images: Images, index = 0):
   canvas.getContext('2d')!.putImageData(toImageData(images, index), 0, 0);
 }
 
-/** One image out of a batch. */
+/** One image out of a batch, as its own copy. */
 export function pick(images: Images, index: number): Images {
-  const per = images.channels * images.height * images.width;
-  return { ...images, n: 1, data: images.data.slice(index * per, (index + 1) * per) };
+  const one = imageAt(images, index);
+  return { ...one, data: one.data.slice() };
+}
+
+export function pngOf(canvas: HTMLCanvasElement): Promise<Blob> {
+  return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('the browser could not encode the PNG'))), 'image/png'));
 }

@@ -1,13 +1,19 @@
-// The model worker: fetches a model's files from the server, builds it with UnmaskModel.fromFiles and
-// runs the library's own tasks (inference/tasks.ts) on onnxruntime-web, off the page's thread. After every
-// step it decodes the grids part-way, so the page shows the unmasking as it happens.
+// The model worker: loads onnxruntime-web (the wasm-only build, or the WebGPU one where the browser has
+// an adapter) and a model's files through the browser's cache, builds the model with
+// UnmaskModel.fromFiles and runs the library's own tasks (inference/tasks.ts) off the page's thread.
+// While sampling it decodes the grid part-way for the page at a cadence that costs little: a preview
+// is decoded only while previews have taken under a fifth of the run so far (or at every step, or never,
+// as the page asks). The page starts one worker per backend choice.
+import type * as Ort from 'onnxruntime-web';
+import type { Images } from '../../data/images.ts';
+import { SAMPLERS, type SamplerName } from '../../diffusion/samplers.ts';
 import { setRuntime } from '../../engine/runtime.ts';
 import { webRuntime } from '../../engine/runtime-web.ts';
-import type { Images } from '../../data/images.ts';
-import { type TaskOptions, type TaskResult, complete, decodePartial, extend, generate, inpaint, stitch } from '../../inference/tasks.ts';
 import type { ModelFiles } from '../../inference/model-format.ts';
 import { UnmaskModel } from '../../inference/model.ts';
-import type { Backend, ModelEntry, ModelInfo, Reply, Request, SampleSettings, Task } from './protocol.ts';
+import { type TaskOptions, type TaskResult, complete, decodePartial, extend, generate, inpaint, stitch } from '../../inference/tasks.ts';
+import { FileCache } from './file-cache.ts';
+import type { Backend, FileRef, ModelEntry, ModelInfo, OrtBuild, Reply, Request, RunTimes, RuntimeManifest, SampleSettings, Task } from './protocol.ts';
 
 /** The worker's global scope, typed as far as we use it (the DOM lib types `self` as a window). */
 const scope = self as unknown as {
@@ -15,45 +21,88 @@ const scope = self as unknown as {
   onmessage: ((e: MessageEvent<Request>) => void) | null;
 };
 
+/** Largest share of a run's time that part-way previews may take in 'budget' mode. */
+const PREVIEW_SHARE = 0.2;
+/** At most this many wasm threads: each is a worker with its own stack, and our graphs split no further. */
+const MAX_THREADS = 16;
+
 class Cancelled extends Error {}
 
+interface Loaded {
+  ort: typeof Ort;
+  providers: string[];
+  adapter: string | null;
+}
+
+let runtime: Loaded | null = null;
 let model: UnmaskModel | null = null;
+/** How long the last decode of one image took, to budget previews before the first one is measured. */
+let decodeMsPerImage = 0;
+let cache: Promise<FileCache> | null = null;
 const cancelled = new Set<number>();
 /** Loads and runs one at a time, in the order they came. */
 let queue: Promise<void> = Promise.resolve();
 
 function post(reply: Reply): void {
-  const images = 'images' in reply ? [reply.images.data.buffer as ArrayBuffer] : [];
+  const images = 'images' in reply && reply.images ? [reply.images.data.buffer as ArrayBuffer] : [];
   scope.postMessage(reply, images);
 }
 
-async function fetchBytes(url: string): Promise<Uint8Array> {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: the server answered ${r.status} — is unmask serve still running?`);
-  return new Uint8Array(await r.arrayBuffer());
+/** Counts bytes for one load and reports them to the page at most every 100 ms. */
+function progress(id: number, what: string, total: number) {
+  let loaded = 0, cached = 0, last = 0;
+  const report = (force = false) => {
+    const now = performance.now();
+    if (!force && now - last < 100) return;
+    last = now;
+    post({ type: 'progress', id, what, loaded, total, cached });
+  };
+  return {
+    count(bytes: number, fromCache: boolean) {
+      loaded += bytes;
+      if (fromCache) cached += bytes;
+      report();
+    },
+    report,
+    get loaded() {
+      return loaded;
+    },
+    get cached() {
+      return cached;
+    },
+  };
 }
 
-async function fetchText(url: string): Promise<string> {
-  return new TextDecoder().decode(await fetchBytes(url));
-}
-
-/** WebGPU when asked for, or for 'auto' when the browser offers an adapter; wasm otherwise. */
-async function chooseProviders(backend: Backend): Promise<string[]> {
-  if (backend === 'wasm') return ['wasm'];
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+async function webgpuAdapter(): Promise<string | null> {
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null> } }).gpu;
   const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
-  if (adapter) return ['webgpu', 'wasm'];
-  if (backend === 'webgpu') throw new Error('this browser offers no WebGPU adapter — choose the wasm backend');
-  return ['wasm'];
+  if (!adapter) return null;
+  const i = adapter.info ?? {};
+  return [i.vendor, i.architecture, i.description].filter(Boolean).join(' ') || 'WebGPU';
 }
 
-/** The model on `providers`, with its decoder built (which also shows whether the backend runs our graphs). */
-async function build(name: string, files: ModelFiles, providers: string[]): Promise<UnmaskModel> {
-  setRuntime(webRuntime(providers));
+/** The build and providers for `backend`: WebGPU first where there is an adapter (or where asked for), wasm otherwise. */
+async function chooseBuild(backend: Backend, manifest: RuntimeManifest): Promise<{ build: OrtBuild; providers: string[]; adapter: string | null }> {
+  if (backend === 'wasm') return { build: manifest.wasm, providers: ['wasm'], adapter: null };
+  const adapter = await webgpuAdapter();
+  if (adapter) return { build: manifest.webgpu, providers: ['webgpu', 'wasm'], adapter };
+  if (backend === 'webgpu') throw new Error('this browser offers no WebGPU adapter — choose the wasm backend (or auto)');
+  return { build: manifest.wasm, providers: ['wasm'], adapter: null };
+}
+
+function threadCount(): { threads: number; note: string | null } {
+  if (!crossOriginIsolated) return { threads: 1, note: 'one thread: the page is not cross-origin isolated' };
+  return { threads: Math.max(1, Math.min(MAX_THREADS, navigator.hardwareConcurrency || 1)), note: null };
+}
+
+/** The model on the current runtime, with its decoder built and run once (which also shows that the backend runs our graphs). */
+async function build(name: string, files: ModelFiles): Promise<UnmaskModel> {
   const m = UnmaskModel.fromFiles(name, files);
   const t = m.tokenizer;
   try {
+    const t0 = performance.now();
     await t.decode(new Int32Array(t.latent * t.latent), 1);
+    decodeMsPerImage = performance.now() - t0;
   } catch (e) {
     await m.release();
     throw e;
@@ -61,29 +110,45 @@ async function build(name: string, files: ModelFiles, providers: string[]): Prom
   return m;
 }
 
-async function load(entry: ModelEntry, backend: Backend): Promise<ModelInfo> {
+async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, backend: Backend): Promise<ModelInfo> {
+  const t0 = performance.now();
   const files = entry.files;
-  if (!files) throw new Error(`${entry.name}: ${entry.problem}`);
-  const [config, weights, tokenizer, card] = await Promise.all([
-    fetchText(files.config.url),
-    fetchBytes(files.weights.url),
-    fetchBytes(files.tokenizer.url),
-    files.card ? fetchText(files.card.url) : null,
+  if (!files) throw new Error(`${entry.name} can't be loaded: ${entry.problem}`);
+  cache ??= FileCache.open();
+  const store = await cache;
+  const choice = runtime ? null : await chooseBuild(backend, manifest);
+  const refs: FileRef[] = [files.config, files.weights, files.tokenizer, ...(files.card ? [files.card] : [])];
+  const total = refs.reduce((n, f) => n + f.bytes, 0) + (choice ? choice.build.module.bytes + choice.build.binary.bytes : 0);
+  const bytes = progress(id, entry.name, total);
+  bytes.report(true);
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  const [config, weights, tokenizer, card, ort] = await Promise.all([
+    store.get(files.config, bytes.count).then(text),
+    store.get(files.weights, bytes.count),
+    store.get(files.tokenizer, bytes.count),
+    files.card ? store.get(files.card, bytes.count).then(text) : null,
+    choice ? startRuntime(choice, store, bytes.count) : null,
   ]);
-  await model?.release();
-  model = null;
-  let providers = await chooseProviders(backend);
+  bytes.report(true);
+  if (ort) runtime = ort;
+  const rt = runtime!;
+  const modelFiles = { config, weights, tokenizer, card };
   let m: UnmaskModel;
   try {
-    m = await build(entry.name, { config, weights, tokenizer, card }, providers);
+    m = await build(entry.name, modelFiles);
   } catch (e) {
-    // WebGPU can be offered and still fail on our graphs (a driver, a missing kernel); 'auto' then falls back.
-    if (backend !== 'auto' || providers[0] !== 'webgpu') throw e;
-    providers = ['wasm'];
-    m = await build(entry.name, { config, weights, tokenizer, card }, providers);
+    // WebGPU can be offered and still fail on our graphs (a driver, a missing kernel): 'auto' then runs on wasm.
+    if (backend !== 'auto' || rt.providers[0] !== 'webgpu') throw e;
+    rt.providers = ['wasm'];
+    rt.adapter = null;
+    setRuntime(webRuntime(rt.ort, { providers: rt.providers }));
+    m = await build(entry.name, modelFiles);
   }
+  // Only now is the previous model let go: a model that fails to load leaves the working one in place.
+  await model?.release();
   model = m;
   const t = m.tokenizer;
+  const { threads, note } = threadCount();
   return {
     name: entry.name,
     channels: t.config.channels,
@@ -91,8 +156,33 @@ async function load(entry: ModelEntry, backend: Backend): Promise<ModelInfo> {
     latent: t.latent,
     pixelsPerToken: t.pixelsPerToken,
     causal: m.prior.causal,
-    backend: providers[0],
+    classes: (m as { classes?: readonly string[] }).classes ?? [],
+    samplers: Object.keys(SAMPLERS),
+    providers: rt.providers,
+    adapter: rt.adapter,
+    threads: rt.ort.env.wasm.numThreads ?? threads,
+    threadsNote: note,
+    fetchedBytes: bytes.loaded - bytes.cached,
+    cachedBytes: bytes.cached,
+    cacheNote: store.note,
+    seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** Imports onnxruntime-web's build and fetches its wasm (through the cache), then makes it the runtime. */
+async function startRuntime(choice: Awaited<ReturnType<typeof chooseBuild>>, store: FileCache, count: (n: number, cached: boolean) => void): Promise<Loaded> {
+  const [ort, wasm] = await Promise.all([
+    import(/* @vite-ignore */ choice.build.module.url).then((m: typeof Ort) => {
+      // The script comes through the HTTP cache (its URL is versioned and immutable); nothing crossed the network when nothing was transferred.
+      const entry = performance.getEntriesByType('resource').find((e) => e.name.endsWith(choice.build.module.url)) as PerformanceResourceTiming | undefined;
+      count(choice.build.module.bytes, entry?.transferSize === 0);
+      return m;
+    }),
+    store.get(choice.build.binary, count),
+  ]);
+  const { threads } = threadCount();
+  setRuntime(webRuntime(ort, { providers: choice.providers, threads, wasmBinary: wasm.buffer as ArrayBuffer }));
+  return { ort, providers: choice.providers, adapter: choice.adapter };
 }
 
 function runTask(m: UnmaskModel, task: Task, o: TaskOptions): Promise<TaskResult> {
@@ -124,25 +214,49 @@ function gridOf(m: UnmaskModel, task: Task): [number, number] {
 async function run(id: number, task: Task, s: SampleSettings): Promise<void> {
   const m = model;
   if (!m) throw new Error('no model is loaded yet — pick a model first');
+  if (!(s.sampler in SAMPLERS)) throw new Error(`no sampler '${s.sampler}' — choose one of ${Object.keys(SAMPLERS).join(', ')}`);
   const [h, w] = gridOf(m, task);
+  const pixels = h * w * m.tokenizer.pixelsPerToken ** 2;
+  const imagePixels = m.tokenizer.config.imageSize ** 2;
+  const times: RunTimes = { sampling: 0, previews: 0, previewCount: 0, decode: 0 };
   const t0 = performance.now();
+  let mark = t0;
+  const { label, guidance, preview, ...settings } = s;
   const result = await runTask(m, task, {
-    ...s,
+    ...settings,
+    sampler: s.sampler as SamplerName,
+    // Class-conditional models only: the library reads these where it supports them.
+    ...(label ? { label, guidance } : {}),
     onStep: async ({ step, steps, tokens }) => {
+      const now = performance.now();
+      times.sampling += now - mark;
       // Session runs on wasm resolve without returning to the event loop; yield to it so that a cancel
       // message posted meanwhile is delivered.
       await new Promise((resolve) => setTimeout(resolve, 0));
       if (cancelled.has(id)) throw new Cancelled();
-      const images: Images = await decodePartial(m, tokens, s.n, h, w);
-      post({ type: 'step', id, step, steps, images });
+      const estimate = decodeMsPerImage * s.n * (pixels / imagePixels);
+      const due = preview === 'every' || (preview === 'budget' && step < steps && times.previews + estimate <= PREVIEW_SHARE * (now - t0));
+      let images: Images | undefined;
+      if (due) {
+        const d0 = performance.now();
+        images = await decodePartial(m, tokens, s.n, h, w);
+        const ms = performance.now() - d0;
+        decodeMsPerImage = (ms / s.n) * (imagePixels / pixels);
+        times.previews += ms;
+        times.previewCount++;
+      }
+      post({ type: 'step', id, step, steps, elapsed: (performance.now() - t0) / 1000, images });
+      mark = performance.now();
     },
   });
-  post({ type: 'done', id, images: result.images, seconds: (performance.now() - t0) / 1000 });
+  times.decode = performance.now() - mark;
+  decodeMsPerImage = (times.decode / s.n) * (imagePixels / pixels);
+  post({ type: 'done', id, images: result.images, seconds: (performance.now() - t0) / 1000, times });
 }
 
 async function handle(req: Request): Promise<void> {
   try {
-    if (req.type === 'load') post({ type: 'loaded', id: req.id, info: await load(req.model, req.backend) });
+    if (req.type === 'load') post({ type: 'loaded', id: req.id, info: await load(req.id, req.model, req.runtime, req.backend) });
     else if (req.type === 'run') await run(req.id, req.task, req.settings);
   } catch (e) {
     if (e instanceof Cancelled) post({ type: 'cancelled', id: req.id });
