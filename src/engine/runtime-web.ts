@@ -57,7 +57,8 @@ export function webRuntime(ort: OrtWeb, o: WebRuntimeOptions = {}): Runtime {
       const threads = o.threads ?? opts.threads;
       if (threads) ort.env.wasm.numThreads = threads;
       if (o.wasmBinary) ort.env.wasm.wasmBinary = o.wasmBinary;
-      const session = await ort.InferenceSession.create(model, { executionProviders: providers, graphOptimizationLevel: 'all' });
+      // Severity 3 (errors): ORT's warnings (shape ops placed on the CPU beside WebGPU) would reach the console as errors.
+      const session = await ort.InferenceSession.create(model, { executionProviders: providers, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
       return new WebSession(ort, session);
     },
   };

@@ -189,7 +189,8 @@ function backendLabel(m: ModelInfo): string {
 function modelLoaded(loaded: ModelInfo, entry: ModelEntry): void {
   const changed = info?.name !== loaded.name || info.imageSize !== loaded.imageSize || info.channels !== loaded.channels;
   info = loaded;
-  ui.backendUsed.textContent = `running on ${backendLabel(loaded)}${loaded.threadsNote ? ` (${loaded.threadsNote})` : ''}`;
+  const notes = [loaded.threadsNote, loaded.fallback && `WebGPU failed: ${loaded.fallback}`].filter(Boolean);
+  ui.backendUsed.textContent = `running on ${backendLabel(loaded)}${notes.length ? ` (${notes.join('; ')})` : ''}`;
   ui.seam.max = String(loaded.latent - 2);
   const s = loaded.imageSize, f = loaded.pixelsPerToken;
   const sizes = [...new Set([1, 1.5, 2, 3, 4].map((k) => Math.round((k * s) / f) * f))];
@@ -420,7 +421,7 @@ function useResult(r: RunRecord, i: number, source: Source): void {
   const size = info.imageSize;
   if (r.images.width === size && r.images.height === size) source.useImage(pick(r.images, i));
   else source.usePicture(canvasOf(r.images, i), `image ${i + 1} of run ${r.number}`);
-  if (source === sourceA && task === 'generate') setTask('inpaint');
+  if (source === sourceA && (task === 'generate' || task === 'extend')) setTask('inpaint');
   if (source === sourceB) setTask('stitch');
 }
 

@@ -62,6 +62,8 @@ export interface ModelInfo {
   threads: number;
   /** Why there is only one thread, when that is not the machine's choice. */
   threadsNote: string | null;
+  /** Why 'auto' runs on wasm although the browser offered a WebGPU adapter. */
+  fallback: string | null;
   /** Bytes fetched over the network and read from the browser's cache for this load. */
   fetchedBytes: number;
   cachedBytes: number;

@@ -32,6 +32,8 @@ interface Loaded {
   ort: typeof Ort;
   providers: string[];
   adapter: string | null;
+  /** Why 'auto' runs on wasm although the browser offered WebGPU. */
+  fallback: string | null;
 }
 
 let runtime: Loaded | null = null;
@@ -136,11 +138,17 @@ async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, ba
   let m: UnmaskModel;
   try {
     m = await build(entry.name, modelFiles);
+    // onnxruntime-web drops a WebGPU backend that fails to start and runs on wasm without a word: ask it.
+    if (rt.providers[0] === 'webgpu' && !rt.ort.env.webgpu?.device) {
+      await m.release();
+      throw new Error(`onnxruntime-web could not start WebGPU on ${rt.adapter}`);
+    }
   } catch (e) {
-    // WebGPU can be offered and still fail on our graphs (a driver, a missing kernel): 'auto' then runs on wasm.
+    // WebGPU can be offered and still fail (a driver, a missing kernel for our graphs): 'auto' then runs on wasm.
     if (backend !== 'auto' || rt.providers[0] !== 'webgpu') throw e;
     rt.providers = ['wasm'];
     rt.adapter = null;
+    rt.fallback = e instanceof Error ? e.message : String(e);
     setRuntime(webRuntime(rt.ort, { providers: rt.providers }));
     m = await build(entry.name, modelFiles);
   }
@@ -162,6 +170,7 @@ async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, ba
     adapter: rt.adapter,
     threads: rt.ort.env.wasm.numThreads ?? threads,
     threadsNote: note,
+    fallback: rt.fallback,
     fetchedBytes: bytes.loaded - bytes.cached,
     cachedBytes: bytes.cached,
     cacheNote: store.note,
@@ -181,8 +190,9 @@ async function startRuntime(choice: Awaited<ReturnType<typeof chooseBuild>>, sto
     store.get(choice.build.binary, count),
   ]);
   const { threads } = threadCount();
+  ort.env.logLevel = 'error';
   setRuntime(webRuntime(ort, { providers: choice.providers, threads, wasmBinary: wasm.buffer as ArrayBuffer }));
-  return { ort, providers: choice.providers, adapter: choice.adapter };
+  return { ort, providers: choice.providers, adapter: choice.adapter, fallback: null };
 }
 
 function runTask(m: UnmaskModel, task: Task, o: TaskOptions): Promise<TaskResult> {
