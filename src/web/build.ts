@@ -4,9 +4,10 @@
 // sources> the first time and again whenever a source file or the lock file changes. So a fresh clone
 // needs only `npm ci`, a source edit never serves a stale bundle, and nothing is fetched from the network.
 //
-// onnxruntime-web stays out of the bundle: it is left as an import of /ort/ort.bundle.min.mjs, which
-// the server sends from the npm package with its .wasm beside it. ORT starts its wasm threads as
-// workers on its own script (import.meta.url), so that script must be ORT's file, not a chunk of ours.
+// onnxruntime-web stays out of the bundle: the app's worker imports one of its builds at run time, by
+// the URL the server lists (/ort/…, sent from the npm package with its .wasm beside it), choosing the
+// wasm-only build or the WebGPU one for the browser at hand. ORT starts its wasm threads as workers on its
+// own script (import.meta.url), so that script must be ORT's file, not a chunk of ours.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -20,15 +21,14 @@ export const APP_SOURCE = join(SRC, 'web', 'app');
 /** The app as the package ships it: dist/app beside the compiled code (absent under src/). */
 export const PREBUILT_APP = join(SRC, 'app');
 const CACHE = join(ROOT, 'node_modules', '.cache', 'unmask-web');
-/** Where the app imports onnxruntime-web from; the server maps /ort/ to the package's dist folder. */
-export const ORT_MODULE = '/ort/ort.bundle.min.mjs';
-
+/** A static import of onnxruntime-web would load one build for every browser: the build refuses it. */
 function browserResolution(): Plugin {
   return {
     name: 'unmask-browser-resolution',
     enforce: 'pre',
-    resolveId(source) {
-      return source === 'onnxruntime-web' ? { id: ORT_MODULE, external: true } : null;
+    resolveId(source, importer) {
+      if (source === 'onnxruntime-web') this.error(`${importer} imports onnxruntime-web; the app loads its build at run time (src/web/app/worker.ts, engine/runtime-web-core.ts)`);
+      return null;
     },
   };
 }

@@ -12,6 +12,7 @@ import { linkSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync }
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { ModelFilePaths } from '../inference/model-dir.ts';
 import { StaticFiles } from './static-files.ts';
@@ -50,8 +51,12 @@ const ORT_FILES = new Set(Object.values(ORT_BUILDS).flatMap((b) => [b.module, `$
 const ORT_DIR = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm'));
 const ORT_VERSION = (JSON.parse(readFileSync(join(ORT_DIR, '..', 'package.json'), 'utf8')) as { version: string }).version;
 
-/** Where compressed copies of large static files are kept between runs (created on first use). */
-const COMPRESSED_CACHE = join(dirname(new URL(import.meta.url).pathname), '..', '..', 'node_modules', '.cache', 'unmask-compressed');
+/**
+ * Where compressed copies of large static files are kept between runs (created on first use): the
+ * node_modules/.cache of the checkout, or of the project unmask is installed in.
+ */
+const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const COMPRESSED_CACHE = join(basename(dirname(PACKAGE_ROOT)) === 'node_modules' ? dirname(PACKAGE_ROOT) : join(PACKAGE_ROOT, 'node_modules'), '.cache', 'unmask-compressed');
 
 /** Largest PNG the app may post to /api/save. */
 export const MAX_UPLOAD_BYTES = 32 * 1024 * 1024;

@@ -8,7 +8,7 @@ import type * as Ort from 'onnxruntime-web';
 import type { Images } from '../../data/images.ts';
 import { SAMPLERS, type SamplerName } from '../../diffusion/samplers.ts';
 import { setRuntime } from '../../engine/runtime.ts';
-import { webRuntime } from '../../engine/runtime-web.ts';
+import { webRuntimeOn } from '../../engine/runtime-web-core.ts';
 import type { ModelFiles } from '../../inference/model-format.ts';
 import { UnmaskModel } from '../../inference/model.ts';
 import { type TaskOptions, type TaskResult, complete, decodePartial, extend, generate, inpaint, stitch } from '../../inference/tasks.ts';
@@ -149,7 +149,7 @@ async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, ba
     rt.providers = ['wasm'];
     rt.adapter = null;
     rt.fallback = e instanceof Error ? e.message : String(e);
-    setRuntime(webRuntime(rt.ort, { providers: rt.providers }));
+    setRuntime(webRuntimeOn(rt.ort, { providers: rt.providers }));
     m = await build(entry.name, modelFiles);
   }
   // Only now is the previous model let go: a model that fails to load leaves the working one in place.
@@ -191,7 +191,7 @@ async function startRuntime(choice: Awaited<ReturnType<typeof chooseBuild>>, sto
   ]);
   const { threads } = threadCount();
   ort.env.logLevel = 'error';
-  setRuntime(webRuntime(ort, { providers: choice.providers, threads, wasmBinary: wasm.buffer as ArrayBuffer }));
+  setRuntime(webRuntimeOn(ort, { providers: choice.providers, threads, wasmBinary: wasm.buffer as ArrayBuffer }));
   return { ort, providers: choice.providers, adapter: choice.adapter, fallback: null };
 }
 
