@@ -162,8 +162,6 @@ export function createAppServer(o: AppServerOptions): Server {
   const allowed = new Set((o.allowedHosts ?? []).map((h) => h.toLowerCase()));
   const byName = new Map(o.models.map((m) => [m.name, m]));
   const files = staticFiles(o.compressedCacheDir === undefined ? COMPRESSED_CACHE : o.compressedCacheDir);
-  // The wasm binaries are what a first visit waits for: have them compressed before anyone asks.
-  for (const build of Object.values(ORT_BUILDS)) files.prepare(join(ORT_DIR, build.binary));
 
   const allowedHost = (header: string | undefined): boolean => {
     const name = hostName(header ?? '');

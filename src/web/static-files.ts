@@ -1,6 +1,6 @@
-// Sending files for `unmask serve`: each with a version (a hash of its contents), compressed once and
-// kept (brotli or gzip, whichever the browser takes), and with caching headers that let a browser keep
-// what cannot change.
+// Sending files for `unmask serve`: each with a version (a hash of its contents), compressed once — on
+// the first request for it — and kept (brotli or gzip, whichever the browser takes, in memory and for
+// large files on disk), and with caching headers that let a browser keep what cannot change.
 //
 // A URL that names a file's current version (`?v=<version>`, as /api/models hands them out) is cached
 // for a year as immutable; any other URL is revalidated (`no-cache` with an ETag). Text and wasm are
@@ -56,11 +56,6 @@ export class StaticFiles {
   /** The file's version: the first 16 hex digits of its SHA-256, recomputed when its size or time changes. */
   version(path: string): Promise<string> {
     return this.state(path).version;
-  }
-
-  /** Starts compressing `path` in the background (for the large files a page will surely ask for). */
-  prepare(path: string): void {
-    void this.compressed(path).catch(() => {});
   }
 
   /**
