@@ -78,6 +78,15 @@ export function priorShapes(c: PriorConfig): Map<string, number[]> {
   return new Map([...g.params.values()].map((p) => [p.name, [...p.shape]]));
 }
 
+/**
+ * A state dict saved from a model wrapped for data-parallel training (DistributedDataParallel,
+ * DataParallel) has every key under 'module.'; the weights are the same.
+ */
+function unwrapped(sd: Map<string, TorchTensor>): Map<string, TorchTensor> {
+  const all = [...sd.keys()];
+  return all.length && all.every((k) => k.startsWith('module.')) ? under(sd, 'module.') : sd;
+}
+
 /** Keys under `prefix`, with the prefix removed. */
 function under(sd: Map<string, TorchTensor>, prefix: string): Map<string, TorchTensor> {
   return new Map([...sd].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
@@ -178,7 +187,8 @@ function isIdleConvOut(tensors: Map<string, TorchTensor>, name: string): boolean
 }
 
 /** The reference VQGAN checkpoint → unmask tokenizer config and parameters. */
-export function vqganFromReference(sd: Map<string, TorchTensor>, hints: VqganHints): Mapped<VqganConfig> {
+export function vqganFromReference(file: Map<string, TorchTensor>, hints: VqganHints): Mapped<VqganConfig> {
+  const sd = unwrapped(file);
   const outside = [...sd.keys()].find((k) => !/^(ae|disc|perceptual)\./.test(k));
   if (outside) throw new ReferenceModelError(`has the key '${outside}'; the reference VQGAN's keys start with ae., disc. or perceptual.`, `pass the VQGAN file as --vqgan and the prior as --prior`);
   const ae = under(sd, VQGAN_PREFIX);
@@ -190,7 +200,8 @@ export function vqganFromReference(sd: Map<string, TorchTensor>, hints: VqganHin
 }
 
 /** The reference absorbing-diffusion checkpoint → unmask prior config and parameters. */
-export function priorFromReference(sd: Map<string, TorchTensor>, hints: PriorHints): Mapped<PriorConfig> {
+export function priorFromReference(file: Map<string, TorchTensor>, hints: PriorHints): Mapped<PriorConfig> {
+  const sd = unwrapped(file);
   const outside = [...sd.keys()].find((k) => !k.startsWith(PRIOR_PREFIX) && !PRIOR_BUFFERS.includes(k));
   if (outside) throw new ReferenceModelError(`has the key '${outside}'; the reference prior's keys start with ${PRIOR_PREFIX}`, `pass the VQGAN file as --vqgan and the prior as --prior`);
   const net = under(sd, PRIOR_PREFIX);

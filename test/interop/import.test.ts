@@ -14,6 +14,7 @@ import type { ParamStore } from '../../src/engine/params.ts';
 import { decodeSafetensors } from '../../src/engine/safetensors.ts';
 import { Program } from '../../src/engine/session.ts';
 import { importReference } from '../../src/interop/import.ts';
+import { priorFromReference } from '../../src/interop/reference-model.ts';
 import { readTorchStateDict } from '../../src/interop/torch-file.ts';
 import { transformerConfig } from '../../src/models/prior-config.ts';
 import { transformer } from '../../src/models/transformer.ts';
@@ -128,6 +129,15 @@ describe('unmask import: tiny checkpoints in every file variant', () => {
     expect(new Set([...used, ...r.files.vqgan.unused])).toEqual(new Set(source.tensors.keys()));
     expect(r.files.vqgan.unused.filter((k) => k.startsWith('ae.')).every((k) => k.includes('.conv_out.'))).toBe(true);
     expect(r.files.prior!.unused).toEqual(['_denoise_fn.start_tok', 'Lt_history', 'Lt_count', 'loss_history']);
+  });
+
+  it("reads a state dict saved from a data-parallel model (every key under 'module.') the same", async () => {
+    const plain = (await readTorchStateDict(fixture('tiny-prior.zip-f32.th'))).tensors;
+    const wrapped = new Map([...plain].map(([k, v]) => [`module.${k}`, v]));
+    const [a, b] = [priorFromReference(plain, { heads: 4 }), priorFromReference(wrapped, { heads: 4 })];
+    expect(b.config).toEqual(a.config);
+    expect(b.params.names()).toEqual(a.params.names());
+    expect(b.unused).toEqual(a.unused);
   });
 
   it('stores float16 on request: half the bytes, the same values for float16-exact weights', async () => {
