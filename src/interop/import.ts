@@ -100,7 +100,10 @@ function presetMismatch(preset: PresetName, vq: VqganConfig, prior: PriorConfig 
   return null;
 }
 
-const mega = (store: ParamStore) => `${(store.count() / 1e6).toFixed(1)} M`;
+const count = (store: ParamStore) => {
+  const n = store.count();
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n.toLocaleString('en-US');
+};
 
 /** Groups keys by their first two name parts for a short listing: "disc.main (11), perceptual.net (26)". */
 export function summarizeKeys(keys: string[]): string {
@@ -124,8 +127,8 @@ function modelCard(o: ImportOptions, r: ImportResult, tok: Mapped<VqganConfig>, 
     '',
     `- VQGAN: ${file(r.files.vqgan)}.`,
     ...(r.files.prior ? [`- Prior: ${file(r.files.prior)}.`] : []),
-    `- Tokenizer: ${vq.imageSize}×${vq.imageSize} images with ${vq.channels} channels ↔ ${latent}×${latent} codes from ${vq.codebookSize} of width ${vq.embDim}; nf ${vq.nf}, ch_mult [${vq.chMult.join(', ')}], ${vq.resBlocks} res blocks per level, attention at ${vq.attnResolutions.join(', ') || 'no'} px; ${mega(tok.params)} parameters. Images go in and come out in [0, 1], as the reference feeds them.`,
-    ...(prior ? [`- Prior: absorbing diffusion, transformer of ${prior.config.layers} layers, width ${prior.config.dim}, ${prior.config.heads} heads${o.preset ? ' (the released models\' setting)' : ' (as given with --heads)'}, ${latent * latent} positions, ${vq.codebookSize} codes + mask; ${mega(prior.params)} parameters.`] : []),
+    `- Tokenizer: ${vq.imageSize}×${vq.imageSize} images with ${vq.channels} channels ↔ ${latent}×${latent} codes from ${vq.codebookSize} of width ${vq.embDim}; nf ${vq.nf}, ch_mult [${vq.chMult.join(', ')}], ${vq.resBlocks} res block${vq.resBlocks === 1 ? '' : 's'} per level, attention at ${vq.attnResolutions.join(', ') || 'no'} px; ${count(tok.params)} parameters. Images go in and come out in [0, 1], as the reference feeds them.`,
+    ...(prior ? [`- Prior: absorbing diffusion, transformer of ${prior.config.layers} layers, width ${prior.config.dim}, ${prior.config.heads} heads${o.preset ? ' (the released models\' setting)' : ' (as given with --heads)'}, ${latent * latent} positions, ${vq.codebookSize} codes + mask; ${count(prior.params)} parameters.`] : []),
     `- Weights stored as ${o.fp16 ? 'float16 (rounded from the checkpoint)' : 'float32 (exactly the checkpoint\'s values)'}.`,
     `- Likelihood head (the generator's log σ): ${r.logSigma ? 'imported, so `unmask likelihood` reports bits per dimension. The head is fitted only in files written by the reference\'s ELBO script (`vqgan_probabilistic_<step>.th`); training checkpoints carry it as initialised, a loose bound — fit it with `unmask train logsigma`.' : 'absent; `unmask likelihood` reports bits per token until `unmask train logsigma` fits one.'}`,
     `- Not imported (unmask does not use them): ${summarizeKeys([...r.files.vqgan.unused, ...(r.files.prior?.unused ?? [])]) || 'nothing'}.`,
