@@ -8,12 +8,13 @@
 // Every ResBlock there has a conv_out, used only where its channel count changes.
 import { Graph } from '../engine/graph.ts';
 import { ParamStore } from '../engine/params.ts';
+import { Rng } from '../engine/rng.ts';
 import { UnmaskError } from '../errors.ts';
 import { Scope } from '../nn/scope.ts';
 import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { transformer } from '../models/transformer.ts';
 import { VQGAN_256, type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
-import { LOG_SIGMA_PARAM, codebook, encoder, generator, probabilisticGenerator } from '../models/vqgan.ts';
+import { LOG_SIGMA_PARAM, codebook, encoder, generator, logSigmaHead, probabilisticGenerator } from '../models/vqgan.ts';
 import type { TorchTensor, TorchTensorOut } from './torch-file.ts';
 
 /** A problem with a state dict's contents; the caller prefixes the file it came from. */
@@ -228,14 +229,16 @@ const zeros = (shape: number[]) => ({ shape, data: new Float32Array(shape.reduce
 
 /**
  * unmask tokenizer parameters → the reference VQGAN's keys, so its `load_state_dict` finds every `ae.*`
- * tensor: the idle conv_out of same-width ResBlocks are written as zeros (never used there either),
- * and a generator without a fitted log σ head gets one of zeros (σ = 1) for the reference to fit.
- * Discriminator weights go along when the parameters hold them.
+ * tensor: the idle conv_out of same-width ResBlocks are written as zeros (never used there either), and
+ * a generator without a log σ head gets one as PyTorch initialises it (seeded, so the same model always
+ * gives the same file), for the reference's ELBO script to fit. Discriminator weights go along when the
+ * parameters hold them.
  */
 export function vqganToReference(c: VqganConfig, params: ParamStore): Map<string, TorchTensorOut> {
   const out = new Map<string, TorchTensorOut>();
+  const head = params.has(LOG_SIGMA_PARAM) ? params : initialLogSigmaHead(c);
   for (const [name, shape] of tokenizerShapes(c, true)) {
-    out.set(VQGAN_PREFIX + name, params.has(name) ? { shape, data: params.get(name).data } : zeros(shape));
+    out.set(VQGAN_PREFIX + name, { shape, data: (params.has(name) ? params : head).get(name).data });
     const block = /^(.*)\.conv2\.bias$/.exec(name)?.[1];
     const conv1 = block && params.get(`${block}.conv1.weight`).shape;
     if (conv1 && conv1[0] === conv1[1] && !params.has(`${block}.conv_out.weight`)) {
@@ -249,6 +252,13 @@ export function vqganToReference(c: VqganConfig, params: ParamStore): Map<string
     if (name.endsWith('.running_var')) out.set(name.replace(/running_var$/, 'num_batches_tracked'), { shape: [], data: new BigInt64Array(1) });
   }
   return out;
+}
+
+/** The log σ head with PyTorch's default initialisation, U(±1/√fan_in), from a fixed seed. */
+function initialLogSigmaHead(c: VqganConfig): ParamStore {
+  const g = new Graph();
+  logSigmaHead(new Scope(g).sub('generator'), g.input('features', [1, c.nf * c.chMult[0], 1, 1]), c);
+  return ParamStore.init(g, new Rng(0));
 }
 
 /** unmask prior parameters → the reference AbsorbingDiffusion's keys, its buffers zeroed. */
