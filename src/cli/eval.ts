@@ -12,10 +12,10 @@ import { parseFeatureNetConfig } from '../eval/feature-net.ts';
 import { FEATURE_STEPS, runFeatureTraining } from '../eval/train-features.ts';
 import { autoregressiveBaseline, evaluate, openFeatureExtractor } from '../eval/evaluate.ts';
 import { resultsTable, writeReport } from '../eval/report/report.ts';
-import { loadModel, resolveModel } from '../inference/model-dir.ts';
+import { committedFeatures, loadModel, resolveModel } from '../inference/model-dir.ts';
 import { type DataName, type ImageData, dataCredit, loadImageData } from './data.ts';
 import { stopOnInterrupt } from './interrupt.ts';
-import { int, intList, positiveNumber } from './parse.ts';
+import { int, intList, nonNegativeNumber, numberList, positiveNumber } from './parse.ts';
 import { type Progress, createProgress } from './progress.ts';
 
 /** "random,confidence" → checked sampler names. */
@@ -74,6 +74,8 @@ interface EvalFlags {
   features?: string;
   ar?: string;
   temp: number;
+  choiceTemp?: number;
+  guidance?: number[];
   seed: number;
   batch: number;
   precision: Precision;
@@ -109,9 +111,11 @@ export function registerEval(program: Command): void {
     .option('--steps <list>', 'sampling steps to measure, comma-separated', intList('--steps', 1), [4, 8, 16, 32, 64])
     .option('--schedule <list>', `unmasking orders, comma-separated (${Object.keys(SAMPLERS).join(', ')})`, scheduleList, ['random', 'confidence'] as SamplerName[])
     .option('--n <count>', 'samples per row, and real images they are compared with', int('--n', 2), 2000)
-    .option('--features <run|file.onnx>', 'feature network: a run of unmask train features, or an ONNX file [B,C,H,W] → [B,D] (default: train one into OUT/features)')
+    .option('--features <run|file.onnx>', 'feature network: a run of unmask train features, or an ONNX file [B,C,H,W] → [B,D] (default: the committed one for fashion and emoji, models/features/<data>.onnx; else train one into OUT/features)')
     .option('--ar <run>', 'also measure the autoregressive baseline in this run')
     .option('--temp <t>', 'sampling temperature', positiveNumber('--temp'), 1)
+    .option('--choice-temp <t>', 'the confidence order\'s choice temperature (MaskGIT: 4.5)', nonNegativeNumber('--choice-temp'))
+    .option('--guidance <list>', 'class-conditional models: guidance weights to measure, comma-separated (each sample takes a real image\'s class)', numberList('--guidance'))
     .option('--seed <s>', 'random seed (batch b uses seed + b)', int('--seed', 0), 0)
     .option('--batch <b>', 'images generated per call', int('--batch', 1), 64)
     .addOption(new Option('--precision <p>', "the prior's linear layers: fp32 or int8").choices([...PRECISIONS]).default('fp32'))
@@ -126,7 +130,9 @@ export function registerEval(program: Command): void {
       const ar = flags.ar ? loadModel(resolveModel(flags.ar)) : null;
       const featuresRun = join(flags.out, 'features');
       let features: FeatureExtractor;
+      const committed = committedFeatures(flags.data);
       if (flags.features) features = await openFeatureExtractor(flags.features, data.train.channels, data.train.size);
+      else if (committed) features = await openFeatureExtractor(committed, data.train.channels, data.train.size);
       else if (findCheckpoint(featuresRun)) features = await openFeatureExtractor(featuresRun, data.train.channels, data.train.size);
       else {
         process.stderr.write(`no --features given: training a feature net on ${data.train.name} into ${featuresRun} (${FEATURE_STEPS} steps, a few minutes)\n`);
@@ -142,6 +148,8 @@ export function registerEval(program: Command): void {
           schedules: flags.schedule,
           n: flags.n,
           temperature: flags.temp,
+          choiceTemperature: flags.choiceTemp,
+          guidance: flags.guidance,
           seed: flags.seed,
           batch: flags.batch,
           precision: flags.precision,

@@ -11,7 +11,7 @@ import { type Box, type KeepRegion, type TaskOptions, type TaskResult, boxMask, 
 import { DEFAULT_MODEL, listModels, loadModel } from '../inference/model-dir.ts';
 import { UnmaskModel } from '../inference/model.ts';
 import { likelihood } from '../inference/likelihood.ts';
-import { int, positiveNumber } from './parse.ts';
+import { int, nonNegativeNumber, positiveNumber } from './parse.ts';
 import { createProgress } from './progress.ts';
 import { UnmaskError } from '../errors.ts';
 
@@ -21,7 +21,10 @@ interface TaskFlags {
   n: number;
   steps?: number;
   temp: number;
+  choiceTemp?: number;
   schedule: SamplerName;
+  class?: string;
+  guidance?: number;
   seed: number;
   precision: Precision;
   out: string;
@@ -36,6 +39,9 @@ function taskOptions(cmd: Command, defaults: { out: string; n: number }): Comman
     .option('--steps <s>', 'sampling steps, 1..tokens (default: min(50, tokens))', int('--steps', 1))
     .option('--temp <t>', 'sampling temperature > 0', positiveNumber('--temp'), 0.9)
     .addOption(new Option('--schedule <order>', 'which tokens to reveal when').choices(Object.keys(SAMPLERS)).default('random'))
+    .option('--choice-temp <t>', 'the confidence order\'s choice temperature (MaskGIT: 4.5)', nonNegativeNumber('--choice-temp'))
+    .option('--class <name>', 'class-conditional models: the class to make (see the model card, or unmask models)')
+    .option('--guidance <w>', 'classifier-free guidance weight with --class (0: the conditional model alone)', nonNegativeNumber('--guidance'))
     .option('--seed <s>', 'random seed', int('--seed', 0), 1)
     .addOption(new Option('--precision <p>', "the prior's linear layers: fp32, or int8 (about 2× faster on CPUs with 8-bit dot products; samples differ slightly)").choices([...PRECISIONS]).default('fp32'))
     .option('--out <file>', 'PNG grid to write', defaults.out)
@@ -65,7 +71,10 @@ async function runTask(
       n: flags.n,
       steps,
       temperature: flags.temp,
+      choiceTemperature: flags.choiceTemp,
       sampler: flags.schedule,
+      label: flags.class,
+      guidance: flags.guidance,
       seed: flags.seed,
       precision: flags.precision,
       onStep: ({ step, tokens }) => {
@@ -84,7 +93,7 @@ async function runTask(
     : [];
   await writeImage(flags.out, upscale(imageGrid([...lead, im], { cols: gridColumns(lead.length, flags.n) }), flags.scale));
   if (flags.frames) await writeFrames(flags.frames, model, frames, result, lead, flags.scale);
-  const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, seed: flags.seed, precision: flags.precision, seconds, seconds_per_image: seconds / flags.n };
+  const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, ...(flags.class ? { class: flags.class, guidance: flags.guidance ?? 0 } : {}), seed: flags.seed, precision: flags.precision, seconds, seconds_per_image: seconds / flags.n };
   if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else process.stderr.write(`wrote ${flags.out}: ${flags.n} image(s), ${steps} steps (${schedule}), ${seconds.toFixed(2)} s (${(seconds / flags.n).toFixed(3)} s per image)\n`);
 }
@@ -226,6 +235,6 @@ export function registerGenerate(program: Command): void {
       const models = listModels();
       if (flags.json) process.stdout.write(`${JSON.stringify(models)}\n`);
       else if (!models.length) process.stdout.write('no embedded models installed; train one with unmask train vqgan and unmask train prior\n');
-      else for (const m of models) process.stdout.write(`${m.name}${m.name === DEFAULT_MODEL ? ' (default)' : ''}  ${m.summary}\n`);
+      else for (const m of models) process.stdout.write(`${m.name}${m.name === DEFAULT_MODEL ? ' (default)' : ''}  ${m.summary}${m.classes.length ? `\n  classes (--class): ${m.classes.join(', ')}` : ''}\n`);
     });
 }

@@ -1,6 +1,6 @@
 // `unmask train vqgan` and `unmask train prior`: parse options, pick the data and config, run the
 // library's training loop with progress, and stop cleanly (with a checkpoint) on Ctrl-C.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type DataName, dataCredit, loadImageData } from './data.ts';
@@ -11,7 +11,7 @@ import { loadTokenizer } from '../inference/model-dir.ts';
 import { runPriorTraining } from '../training/run-prior.ts';
 import { runVqganTraining } from '../training/run-vqgan.ts';
 import { stopOnInterrupt } from './interrupt.ts';
-import { int, positiveNumber } from './parse.ts';
+import { fraction, int, positiveNumber } from './parse.ts';
 import { UnmaskError } from '../errors.ts';
 
 function readJsonFile(file: string): Record<string, unknown> {
@@ -96,7 +96,7 @@ export function registerTrain(program: Command): void {
   train
     .command('prior')
     .description('train the absorbing-diffusion prior on a tokenizer\'s codes')
-    .option('--vqgan <run>', 'the tokenizer: a run directory of unmask train vqgan (not needed with --resume)')
+    .option('--vqgan <run>', 'the tokenizer: a run of unmask train vqgan, or a model (embedded name or directory) whose tokenizer to reuse (not needed with --resume)')
     .requiredOption('--data <name|dir>', 'the images the tokenizer was trained on: fashion, emoji, emoji64, or a folder')
     .requiredOption('--out <run>', 'run directory (checkpoints holding a complete model, samples.png, model card)')
     .option('--preset <name>', `prior size preset (${Object.keys(PRIOR_PRESETS).join(', ')})`, 'small')
@@ -104,9 +104,16 @@ export function registerTrain(program: Command): void {
     .option('--dim <d>', 'width', int('--dim', 8))
     .option('--heads <h>', 'attention heads', int('--heads', 1))
     .option('--causal', 'train the autoregressive baseline (the causal twin, next-token loss) instead of the absorbing prior')
-    .option('--loss <type>', 'elbo, reweighted_elbo or mlm')
-    .option('--time-sampling <mode>', 'uniform or importance')
+    .addOption(new Option('--loss <type>', 'training objective').choices(['elbo', 'reweighted_elbo', 'mlm']))
+    .addOption(new Option('--time-sampling <mode>', 'mask-ratio schedule: uniform t, MaskGIT\'s cosine, high (density 3r²), importance').choices(['uniform', 'cosine', 'high', 'importance']))
     .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
+    .option('--warmup <n>', 'linear warm-up steps', int('--warmup', 0))
+    .addOption(new Option('--lr-schedule <kind>', 'constant after warm-up, or a cosine decay to lr/10 at --steps').choices(['constant', 'cosine']))
+    .option('--ema <decay>', 'EMA decay of the sampling weights', fraction('--ema'))
+    .option('--dropout <p>', 'dropout on embeddings and residual branches while training', fraction('--dropout', 0.9))
+    .option('--flip', 'also train on left–right mirrored images')
+    .option('--labels', 'class-conditional: a label token from the data\'s classes (fashion, emoji), with a null label for classifier-free guidance')
+    .option('--label-dropout <p>', 'share of training grids given the null label (with --labels)', fraction('--label-dropout'))
     .option('--steps <n>', 'train until this many steps in total', int('--steps', 1), 20000)
     .option('--batch <b>', 'batch size', int('--batch', 1))
     .option('--seed <s>', 'random seed', int('--seed', 0), 0)
@@ -130,11 +137,20 @@ export function registerTrain(program: Command): void {
         ...(o.timeSampling ? { timeSampling: o.timeSampling } : {}),
         ...(o.lr ? { lr: o.lr } : {}),
         ...(o.batch ? { batch: o.batch } : {}),
+        ...(o.warmup !== undefined ? { warmup: o.warmup } : {}),
+        ...(o.lrSchedule === 'cosine' ? { lrDecaySteps: o.steps } : {}),
+        ...(o.ema !== undefined ? { emaDecay: o.ema } : {}),
+        ...(o.dropout !== undefined ? { dropout: o.dropout } : {}),
+        ...(o.flip ? { flip: true } : {}),
+        ...(o.labels ? { classes: [...(data.train.classes ?? [])] } : {}),
+        ...(o.labelDropout !== undefined ? { labelDropout: o.labelDropout } : {}),
       };
+      if (o.labels && !data.train.classes) throw new UnmaskError(`--labels needs labelled data (fashion, emoji), and ${data.train.name} has no classes`, 'drop --labels');
       const stop = stopOnInterrupt();
       let progress = createProgress({ task: 'encode data', total: data.train.count + data.val.count, json: o.json });
+      // encodeDataset reports each split from 0 again: a count that goes down starts the next split.
       let encoded = 0;
-      let lastTotal = 0;
+      let lastDone = 0;
       try {
         await runPriorTraining({
           out: o.out,
@@ -153,9 +169,9 @@ export function registerTrain(program: Command): void {
           command: `unmask ${process.argv.slice(2).join(' ')}`,
           dataCredit: dataCredit(data.preset),
           stop,
-          onEncode: (done, total) => {
-            if (done < lastTotal) encoded += lastTotal;
-            lastTotal = total;
+          onEncode: (done) => {
+            if (done < lastDone) encoded += lastDone;
+            lastDone = done;
             progress.update(Math.min(encoded + done, data.train.count + data.val.count));
           },
           onStart: (s) => {

@@ -57,7 +57,7 @@ export function listEmoji(): EmojiImage[] {
   return out;
 }
 
-export const EMOJI_CATEGORIES = [
+export const EMOJI_CATEGORIES: readonly string[] = [
   'Smileys & Emotion',
   'People & Body',
   'Component',
@@ -120,6 +120,7 @@ export async function loadEmoji(size: 32 | 64, cacheDir = join(process.cwd(), '.
       count: idx.length,
       read: (i, out, offset) => out.set(pixels.subarray(idx[i] * per, (idx[i] + 1) * per), offset),
       label: (i) => labels[idx[i]],
+      classes: EMOJI_CATEGORIES,
     };
   };
   return { train: split(false), val: split(true) };

@@ -70,6 +70,7 @@ export function loadFashion(opts: FashionOptions = {}): FashionData {
       writeImage(classes[i % 10].subarray(j * PIXELS, (j + 1) * PIXELS), size, out, offset);
     },
     label: (i) => i % 10,
+    classes: FASHION_CLASSES,
   });
   return { train: split('train', nTrain, FASHION_VAL_PER_CLASS), val: split('val', nVal, 0) };
 }

@@ -8,6 +8,19 @@ export interface ImageSet {
   read(i: number, out: Float32Array, offset: number): void;
   /** Class label of image i, where the dataset has labels. */
   label?(i: number): number;
+  /** Names of the labels (label i is classes[i]), where the dataset has labels. */
+  readonly classes?: readonly string[];
+}
+
+/** The same images mirrored left–right (same labels); named `<name>-mirrored`. */
+export function mirroredSet(set: ImageSet): ImageSet {
+  return {
+    ...set,
+    name: `${set.name}-mirrored`,
+    read(i, out, offset) {
+      fillBatch(set, [i], out.subarray(offset, offset + set.channels * set.size * set.size), [true]);
+    },
+  };
 }
 
 /** Copies the images at `indices` into one [B, C, H, W] batch, optionally mirrored left–right per `flips`. */

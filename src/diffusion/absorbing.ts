@@ -5,7 +5,28 @@ import type { Rng } from '../engine/rng.ts';
 
 export type MaskSchedule = 'random' | 'fixed';
 export type LossType = 'elbo' | 'reweighted_elbo' | 'mlm';
-export type TimeSampling = 'uniform' | 'importance';
+/**
+ * How training times are drawn. 'uniform': t ~ U{1..T} (what the reference trains with). 'cosine':
+ * MaskGIT's mask ratio r = cos(π/2·u), u ~ U(0, 1). 'high': r = u^⅓ (density 3r², most weight on
+ * heavily masked grids, where few-step sampling starts). 'importance': the reference's unused sampler
+ * ∝ √(EMA of the squared ELBO term at t). A ratio r becomes t = ⌈r·T⌉ (at least 1).
+ */
+export type TimeSampling = 'uniform' | 'cosine' | 'high' | 'importance';
+
+/** P(ratio ≤ r) of the mask-ratio schedules (the uniform one is r itself). */
+const RATIO_CDF: Record<'uniform' | 'cosine' | 'high', (r: number) => number> = {
+  uniform: (r) => r,
+  cosine: (r) => 1 - (2 / Math.PI) * Math.acos(Math.min(1, r)),
+  high: (r) => r ** 3,
+};
+
+/** p(t) for t = 1..T under a mask-ratio schedule: P((t−1)/T < r ≤ t/T); index 0 unused. */
+export function timeProbabilities(mode: 'uniform' | 'cosine' | 'high', T: number): Float64Array {
+  const cdf = RATIO_CDF[mode];
+  const p = new Float64Array(T + 1);
+  for (let t = 1; t <= T; t++) p[t] = cdf(t / T) - cdf((t - 1) / T);
+  return p;
+}
 
 /** Masks one sample in place: writes x_t into `xt` and 1/0 into `masked`; returns how many were masked. */
 export function maskSample(x0: ArrayLike<bigint>, t: number, T: number, maskId: number, schedule: MaskSchedule, rng: Rng, xt: BigInt64Array, masked: Float32Array): number {
@@ -45,12 +66,14 @@ export function lossWeight(type: LossType, t: number, T: number, n: number, mask
 }
 
 /**
- * Chooses training times. Uniform over 1..T by default; 'importance' samples t ∝ √(EMA of the squared
- * ELBO term at t) once every t has been seen more than 10 times (the reference's unused sampler).
+ * Chooses training times (see TimeSampling); 'importance' stays uniform until every t has been seen
+ * more than 10 times.
  */
 export class TimeSampler {
   readonly sqEma: Float64Array;
   readonly counts: Int32Array;
+  /** Cumulative p(t) of a fixed schedule (null for uniform and importance). */
+  private cumulative: Float64Array | null = null;
 
   constructor(
     readonly T: number,
@@ -59,6 +82,11 @@ export class TimeSampler {
   ) {
     this.sqEma = new Float64Array(T + 1);
     this.counts = new Int32Array(T + 1);
+    if (mode === 'cosine' || mode === 'high') {
+      const p = timeProbabilities(mode, T);
+      this.cumulative = new Float64Array(T + 1);
+      for (let t = 1; t <= T; t++) this.cumulative[t] = this.cumulative[t - 1] + p[t];
+    }
   }
 
   private ready(): boolean {
@@ -68,6 +96,13 @@ export class TimeSampler {
 
   /** A time and its probability p(t). */
   sample(rng: Rng): { t: number; pt: number } {
+    const cum = this.cumulative;
+    if (cum) {
+      const u = rng.next() * cum[this.T];
+      let t = 1;
+      while (t < this.T && cum[t] <= u) t++;
+      return { t, pt: (cum[t] - cum[t - 1]) / cum[this.T] };
+    }
     if (this.mode === 'uniform' || !this.ready()) return { t: 1 + rng.int(this.T), pt: 1 / this.T };
     let z = 0;
     for (let t = 1; t <= this.T; t++) z += Math.sqrt(this.sqEma[t]);

@@ -1,7 +1,7 @@
 // The one sampling loop: a batch of token grids, some tokens given, the rest masked; a sampler decides
 // what to predict and reveal at each step; a denoiser supplies log-probabilities for exactly those positions.
 import { Rng } from '../engine/rng.ts';
-import { type RowState, SAMPLERS, type SamplerName, type StepContext } from './samplers.ts';
+import { CHOICE_TEMPERATURE, type RowState, SAMPLERS, type SamplerName, type StepContext } from './samplers.ts';
 import { UnmaskError } from '../errors.ts';
 
 export interface Denoiser {
@@ -14,14 +14,28 @@ export interface Denoiser {
    * [batch, m] → [batch, m, K]. Rows with fewer positions are padded by repeating one of theirs
    * (a masked one, where the row has any).
    */
-  logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number): Promise<Float32Array>;
+  logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number, condition?: Condition): Promise<Float32Array>;
+}
+
+/**
+ * What a class-conditional denoiser is asked for: a label per row (C, the number of classes, is the
+ * null label: unconditional) and the classifier-free guidance weight w, which combines the logits as
+ * (1 + w)·conditional − w·unconditional (w = 0: the conditional model alone).
+ */
+export interface Condition {
+  labels: Int32Array;
+  guidance: number;
 }
 
 export interface SampleOptions {
   steps: number;
   temperature?: number;
+  /** The confidence order's choice temperature (default 4.5, MaskGIT's). */
+  choiceTemperature?: number;
   sampler?: SamplerName;
   seed?: number;
+  /** Labels [batch] and guidance, passed to the denoiser at every step. */
+  condition?: Condition;
   /**
    * Called after every step with the current grids (mask id where unknown). A returned promise is
    * awaited before the next step, so a caller can decode each step's grid as it happens.
@@ -47,17 +61,19 @@ export async function sampleTokens(denoiser: Denoiser, tokens: Int32Array, batch
     throw new SampleError(`steps must be an integer from 1 to ${n} (the number of tokens), got ${opts.steps}`, `pass --steps between 1 and ${n}`);
   }
   if (!(temperature > 0) || !Number.isFinite(temperature)) throw new SampleError(`temperature must be > 0, got ${opts.temperature}`, 'pass a positive --temp');
+  const choiceTemperature = opts.choiceTemperature ?? CHOICE_TEMPERATURE;
+  if (!(choiceTemperature >= 0) || !Number.isFinite(choiceTemperature)) throw new SampleError(`choice temperature must be ≥ 0, got ${opts.choiceTemperature}`, 'pass --choice-temp ≥ 0');
   const sampler = SAMPLERS[opts.sampler ?? 'random'];
-  if (!sampler) throw new SampleError(`unknown sampler '${opts.sampler}'`, `use ${Object.keys(SAMPLERS).join(' or ')}`);
+  if (!sampler) throw new SampleError(`unknown sampler '${opts.sampler}'`, `use ${Object.keys(SAMPLERS).join(', ')}`);
   const out = tokens.slice();
   for (const v of out) if (v < 0 || v > k) throw new SampleError(`token ${v} outside 0..${k}`, `give codebook indices below ${k}, or ${k} where a token is to be generated`);
   const rows: RowState[] = Array.from({ length: batch }, (_, b) => {
     const row = out.subarray(b * n, (b + 1) * n);
-    return { tokens: row, unknownAtStart: row.filter((v) => v === k).length };
+    return { tokens: row, unknownAtStart: row.filter((v) => v === k).length, given: Uint8Array.from(row, (v) => (v === k ? 0 : 1)) };
   });
   const rng = new Rng(opts.seed ?? 0);
   for (let step = 0; step < opts.steps; step++) {
-    const c: StepContext = { step, steps: opts.steps, maskId: k, codebookSize: k, temperature, rng };
+    const c: StepContext = { step, steps: opts.steps, maskId: k, codebookSize: k, temperature, choiceTemperature, rng, grid: [h, w] };
     const queries = rows.map((r) => sampler.query(r, c));
     const m = Math.max(0, ...queries.map((q) => q.length));
     let revealed = 0;
@@ -68,7 +84,7 @@ export async function sampleTokens(denoiser: Denoiser, tokens: Int32Array, batch
         const fill = q.length ? q : [Math.max(0, rows[b].tokens.indexOf(k))];
         for (let j = 0; j < m; j++) positions[b * m + j] = fill[j % fill.length];
       });
-      const logp = await denoiser.logProbs(out, batch, positions, m);
+      const logp = await denoiser.logProbs(out, batch, positions, m, opts.condition);
       rows.forEach((r, b) => {
         const q = queries[b];
         if (!q.length) return;

@@ -1,7 +1,7 @@
 // Grids larger than the model's training grid (docs/method.md §2, "Larger images"): the model sees every
 // training-size window (at a stride), each position's probabilities are averaged over the windows that
 // contain it, and the sampler tempers those averages as usual. Any sampler and order works on top.
-import type { Denoiser } from './sample.ts';
+import type { Condition, Denoiser } from './sample.ts';
 import { UnmaskError } from '../errors.ts';
 
 /** Window origins along one axis: 0, stride, 2·stride, … and always the last one (size − window). */
@@ -28,7 +28,7 @@ export class WindowDenoiser implements Denoiser {
     this.origins = windowStarts(grid[0], h, stride).flatMap((top) => windowStarts(grid[1], w, stride).map((left): [number, number] => [top, left]));
   }
 
-  async logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number): Promise<Float32Array> {
+  async logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number, condition?: Condition): Promise<Float32Array> {
     const [H, W] = this.grid;
     const [h, w] = this.base.grid;
     const k = this.codebookSize;
@@ -55,7 +55,9 @@ export class WindowDenoiser implements Denoiser {
         winPos[i * mm + j] = (Math.floor(p / W) - r.top) * w + ((p % W) - r.left);
       }
     });
-    const lp = await this.base.logProbs(winTokens, rows.length, winPos, mm);
+    // Every window of a row keeps the row's label.
+    const windowCondition = condition && { ...condition, labels: Int32Array.from(rows, (r) => condition.labels[r.b]) };
+    const lp = await this.base.logProbs(winTokens, rows.length, winPos, mm, windowCondition);
     const sum = new Float64Array(batch * m * k);
     const count = new Int32Array(batch * m);
     rows.forEach((r, i) => {

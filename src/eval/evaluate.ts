@@ -8,7 +8,7 @@ import type { ImageSet } from '../data/image-set.ts';
 import type { Images } from '../data/images.ts';
 import type { LatentSet } from '../data/latent-set.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
-import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
+import { CHOICE_TEMPERATURE, SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import type { Precision } from '../engine/quantize.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import type { UnmaskModel } from '../inference/model.ts';
@@ -33,7 +33,8 @@ export interface BaselineSampler {
   parameters: number;
   /** Network passes per image (N for raster-order sampling of N tokens). */
   steps: number;
-  generate(n: number, seed: number, temperature: number): Promise<Images>;
+  /** `labels` [n]: a class per image for a class-conditional baseline. */
+  generate(n: number, seed: number, temperature: number, labels?: Int32Array): Promise<Images>;
   /** Its validation negative log-likelihood in bits per token (exact for an autoregressive model). */
   bitsPerToken?(latents: LatentSet): Promise<number>;
 }
@@ -47,7 +48,7 @@ export function autoregressiveBaseline(model: UnmaskModel): BaselineSampler {
     source: model.dir,
     parameters: model.priorParams.count(),
     steps: tokens,
-    generate: async (n, seed, temperature) => (await generate(model, { n, steps: tokens, temperature, seed })).images,
+    generate: async (n, seed, temperature, labels) => (await generate(model, { n, steps: tokens, temperature, seed, labels: model.classes.length ? labels : undefined })).images,
     bitsPerToken: (latents) => validationNll(model.prior, model.priorParams, latents),
   };
 }
@@ -64,6 +65,14 @@ export interface EvaluateOptions {
   n: number;
   /** Default 1.0 (the paper's steps study). */
   temperature?: number;
+  /** MaskGIT's choice temperature for the confidence order (default 4.5). */
+  choiceTemperature?: number;
+  /**
+   * Class-conditional models: guidance weights to measure. Each row then samples image i with the class
+   * of the i-th reference image (so the classes come in the data's proportions) at every weight; without
+   * it, rows are unconditional (the null label).
+   */
+  guidance?: number[];
   /** Batch b of every row uses seed + b. Default 0. */
   seed?: number;
   /** Images generated per call. Default 64. */
@@ -91,6 +100,8 @@ export interface EvalRow extends Quality {
   method: string;
   schedule: string;
   steps: number;
+  /** Guidance weight of a class-conditional row; null for an unconditional one. */
+  guidance: number | null;
   /** Wall time per generated image (sampling and decoding), seconds. */
   secondsPerImage: number;
   /** Sample grid file in the report directory. */
@@ -105,6 +116,7 @@ export interface EvalReport {
     n: number;
     k: number;
     temperature: number;
+    choiceTemperature: number;
     seed: number;
     batch: number;
     precision: Precision;
@@ -160,7 +172,12 @@ function checkOptions(model: UnmaskModel, o: EvaluateOptions, k: number): void {
   if (o.n <= k) throw new EvalError(`n = ${o.n} samples are too few for PRDC with k = ${k}`, 'raise --n');
   const tokens = model.prior.latent ** 2;
   for (const s of o.steps) if (!Number.isInteger(s) || s < 1 || s > tokens) throw new EvalError(`steps must be whole numbers from 1 to ${tokens} (the tokens per image), got ${s}`, `pass --steps values from 1 to ${tokens}`);
-  for (const s of o.schedules) if (!(s in SAMPLERS)) throw new EvalError(`unknown schedule '${s}'`, `use ${Object.keys(SAMPLERS).join(' or ')}`);
+  for (const s of o.schedules) if (!(s in SAMPLERS)) throw new EvalError(`unknown schedule '${s}'`, `use ${Object.keys(SAMPLERS).join(', ')}`);
+  if (o.guidance) {
+    if (!model.classes.length) throw new EvalError(`${model.dir} is unconditional: guidance needs a class-conditional model (unmask train prior --labels)`, 'drop --guidance');
+    if (!o.reference.label) throw new EvalError(`${o.reference.name} has no labels to draw the classes from`, 'drop --guidance');
+    for (const w of o.guidance) if (!(w >= 0) || !Number.isFinite(w)) throw new EvalError(`guidance weights must be numbers ≥ 0, got ${w}`, 'pass --guidance values ≥ 0');
+  }
   if (o.steps.length === 0 || o.schedules.length === 0) throw new EvalError('no steps or no schedule to evaluate', 'give at least one steps value and one schedule');
 }
 
@@ -204,7 +221,7 @@ function quality(real: Features, fake: Features, k: number): Quality {
 }
 
 /** Defaults filled in: what one evaluation runs with. */
-type Settings = EvaluateOptions & Required<Pick<EvaluateOptions, 'temperature' | 'seed' | 'batch' | 'k' | 'gridImages' | 'precision'>>;
+type Settings = EvaluateOptions & Required<Pick<EvaluateOptions, 'temperature' | 'choiceTemperature' | 'seed' | 'batch' | 'k' | 'gridImages' | 'precision'>>;
 
 /** Features of the n real images, and the floor: the same images through the VQGAN. */
 async function realAndReconstructed(model: UnmaskModel, o: Settings, grids: Record<string, Images>): Promise<{ real: Features; reconstruction: Quality }> {
@@ -250,16 +267,18 @@ async function measureRow(
   o: Settings,
   real: Features,
   task: string,
-  make: (m: number, seed: number) => Promise<Images>,
+  make: (m: number, seed: number, labels?: Int32Array) => Promise<Images>,
 ): Promise<{ quality: Quality; secondsPerImage: number; grid: Images }> {
-  await make(Math.min(o.batch, o.n), o.seed);
+  // Image i of a class-conditional row gets the class of reference image i.
+  const labelsFor = (first: number, m: number) => o.reference.label && Int32Array.from({ length: m }, (_, j) => o.reference.label!(first + j));
+  await make(Math.min(o.batch, o.n), o.seed, labelsFor(0, Math.min(o.batch, o.n)));
   const parts: Features[] = [];
   const keep = new GridKeeper(o.gridImages);
   let seconds = 0;
   for (let b = 0, done = 0; done < o.n; b++) {
     const m = Math.min(o.batch, o.n - done);
     const t0 = performance.now();
-    const images = await make(m, o.seed + b);
+    const images = await make(m, o.seed + b, labelsFor(done, m));
     seconds += (performance.now() - t0) / 1000;
     parts.push(await o.features.features(images.data, m));
     keep.add(images);
@@ -273,6 +292,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
   const o: Settings = {
     ...options,
     temperature: options.temperature ?? 1,
+    choiceTemperature: options.choiceTemperature ?? CHOICE_TEMPERATURE,
     seed: options.seed ?? 0,
     batch: options.batch ?? 64,
     precision: options.precision ?? 'fp32',
@@ -285,19 +305,25 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
   const elbo = await validationBits(model, o);
 
   const rows: EvalRow[] = [];
-  const addRow = async (method: string, schedule: string, steps: number, grid: string, make: (m: number, seed: number) => Promise<Images>) => {
-    const r = await measureRow(o, real, method === 'absorbing diffusion' ? `sample ${schedule} ${steps} steps` : `sample ${method}`, make);
+  const addRow = async (method: string, schedule: string, steps: number, guidance: number | null, grid: string, make: (m: number, seed: number, labels?: Int32Array) => Promise<Images>) => {
+    const task = `${method === 'absorbing diffusion' ? `sample ${schedule} ${steps} steps` : `sample ${method}`}${guidance === null ? '' : `, guidance ${guidance}`}`;
+    const r = await measureRow(o, real, task, guidance === null ? (m, seed) => make(m, seed) : make);
     grids[grid] = r.grid;
-    rows.push({ method, schedule, steps, ...r.quality, secondsPerImage: r.secondsPerImage, grid });
+    rows.push({ method, schedule, steps, guidance, ...r.quality, secondsPerImage: r.secondsPerImage, grid });
   };
+  const weights: (number | null)[] = o.guidance ?? [null];
+  const suffix = (w: number | null) => (w === null ? '' : `-w${w}`);
   for (const schedule of o.schedules) {
     for (const steps of o.steps) {
-      await addRow('absorbing diffusion', schedule, steps, `samples-${schedule}-${steps}.png`, async (m, seed) =>
-        (await generate(model, { n: m, steps, temperature: o.temperature, sampler: schedule, seed, precision: o.precision })).images);
+      for (const w of weights) {
+        await addRow('absorbing diffusion', schedule, steps, w, `samples-${schedule}-${steps}${suffix(w)}.png`, async (m, seed, labels) =>
+          (await generate(model, { n: m, steps, temperature: o.temperature, choiceTemperature: o.choiceTemperature, sampler: schedule, seed, labels, guidance: w ?? 0, precision: o.precision })).images);
+      }
     }
   }
   const ar = o.autoregressive;
-  if (ar) await addRow(ar.label, 'raster order', ar.steps, 'samples-autoregressive.png', (m, seed) => ar.generate(m, seed, o.temperature));
+  // The baseline samples the same classes (without guidance) when the rows are class-conditional.
+  if (ar) await addRow(ar.label, 'raster order', ar.steps, o.guidance ? 0 : null, 'samples-autoregressive.png', (m, seed, labels) => ar.generate(m, seed, o.temperature, labels));
 
   const cpu = cpus();
   const report: EvalReport = {
@@ -308,6 +334,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
       n: o.n,
       k: o.k,
       temperature: o.temperature,
+      choiceTemperature: o.choiceTemperature,
       seed: o.seed,
       batch: o.batch,
       precision: o.precision,

@@ -11,7 +11,7 @@ import { Graph, type Tensor } from '../engine/graph.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
 import { Program } from '../engine/session.ts';
-import { type PriorConfig, transformerConfig } from '../models/prior-config.ts';
+import { type PriorConfig, nullLabels, priorInputs, transformerConfig } from '../models/prior-config.ts';
 import { transformer, transformerStep } from '../models/transformer.ts';
 import { crossEntropy } from '../nn/losses.ts';
 import { Scope } from '../nn/scope.ts';
@@ -26,12 +26,12 @@ export function assertCausal(c: PriorConfig): void {
  * Teacher forcing on x₀ [B, N]: the model reads x₀[:, :N−1] after start_tok, so logits at i predict x₀[i].
  * `nll` [B] is −log p(x₀) in nats per grid; `loss` the mean cross-entropy per token.
  */
-export function buildAutoregressiveGraph(c: PriorConfig, batch: number): { graph: Graph; loss: Tensor; nll: Tensor } {
+export function buildAutoregressiveGraph(c: PriorConfig, batch: number, dropout = 0): { graph: Graph; loss: Tensor; nll: Tensor } {
   assertCausal(c);
   const n = c.latent * c.latent;
   const graph = new Graph();
   const x0 = graph.input('x0', [batch, n], 'int64');
-  const logits = transformer(new Scope(graph), F.slice(x0, [1], [0], [n - 1]), transformerConfig(c)); // [B, N, K]
+  const logits = transformer(new Scope(graph), F.slice(x0, [1], [0], [n - 1]), transformerConfig(c), priorInputs(graph, c, batch, dropout)); // [B, N, K]
   const ce = crossEntropy(logits, x0); // [B, N]
   return { graph, loss: F.reduceMean(ce), nll: F.reduceSum(ce, [1]) };
 }
@@ -49,7 +49,9 @@ export async function validationNll(c: PriorConfig, params: ParamStore, latents:
       const x0 = new BigInt64Array(rows * n);
       // a short last chunk repeats its first grid in the spare rows, which are not counted
       for (let b = 0; b < rows; b++) for (let j = 0; j < n; j++) x0[b * n + j] = BigInt(latents.tokens[(start + (b < used ? b : 0)) * n + j]);
-      const nll = (await program.run({ x0 })).nll.data as Float32Array;
+      const feeds: Record<string, BigInt64Array> = { x0 };
+      if (c.classes.length) feeds.labels = nullLabels(c, rows);
+      const nll = (await program.run(feeds)).nll.data as Float32Array;
       for (let b = 0; b < used; b++) total += nll[b];
     }
   } finally {
@@ -64,6 +66,8 @@ export interface AutoregressiveSampleOptions {
   /** Default 1. */
   temperature?: number;
   seed?: number;
+  /** A class index per grid for a class-conditional model (the number of classes: unconditional). */
+  labels?: Int32Array;
   /** After every position, with the grids so far (codebookSize where not yet generated); a returned promise is awaited. */
   onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void | Promise<void>;
 }
@@ -92,11 +96,12 @@ export class AutoregressiveSampler {
       const g = new Graph();
       const prev = g.input('prev', [batch, 1], 'int64');
       const t = g.input('t', [1], 'int64');
+      const labels = this.config.classes.length ? g.input('labels', [batch], 'int64') : undefined;
       const caches = Array.from({ length: layers }, (_, i) => ({
         key: g.input(`cache.${i}.key`, [batch, heads, latent * latent, dim / heads]),
         value: g.input(`cache.${i}.value`, [batch, heads, latent * latent, dim / heads]),
       }));
-      const step = transformerStep(new Scope(g), prev, t, caches, transformerConfig(this.config));
+      const step = transformerStep(new Scope(g), prev, t, caches, transformerConfig(this.config), labels);
       g.output('logp', F.logSoftmax(step.logits, -1)); // [B, K]
       step.cache.forEach((c, i) => {
         g.output(`key.${i}`, c.key); // [B, H, 1, d_head]
@@ -108,9 +113,9 @@ export class AutoregressiveSampler {
     return p;
   }
 
-  /** A fresh decoding state for `batch` sequences (empty caches, position 0). */
-  async decoder(batch: number): Promise<Decoder> {
-    return new Decoder(await this.stepProgram(batch), this.config, batch);
+  /** A fresh decoding state for `batch` sequences (empty caches, position 0), labelled `labels` [batch] when class-conditional (default: the null label). */
+  async decoder(batch: number, labels?: Int32Array): Promise<Decoder> {
+    return new Decoder(await this.stepProgram(batch), this.config, batch, labels);
   }
 
   /** Token grids [n, N] in raster order. */
@@ -122,8 +127,11 @@ export class AutoregressiveSampler {
     const n = this.config.latent * this.config.latent;
     const rowsPer = Math.min(this.chunk, count);
     const chunks = [];
+    if (o.labels && o.labels.length !== count) throw new SampleError(`${o.labels.length} labels for ${count} grids`, 'give one label per grid');
     for (let first = 0; first < count; first += rowsPer) {
-      chunks.push({ first, rows: Math.min(rowsPer, count - first), prev: new BigInt64Array(rowsPer), decoder: await this.decoder(rowsPer) });
+      const rows = Math.min(rowsPer, count - first);
+      const labels = o.labels && Int32Array.from({ length: rowsPer }, (_, b) => o.labels![first + Math.min(b, rows - 1)]);
+      chunks.push({ first, rows, prev: new BigInt64Array(rowsPer), decoder: await this.decoder(rowsPer, labels) });
     }
     const out = new Int32Array(count * n).fill(k);
     const rng = new Rng(seed);
@@ -156,12 +164,17 @@ export class Decoder {
   private readonly keys: Float32Array[];
   private readonly values: Float32Array[];
 
+  private readonly labels: BigInt64Array | null;
+
   constructor(
     private program: Program,
     config: PriorConfig,
     readonly batch: number,
+    labels?: Int32Array,
   ) {
     this.n = config.latent * config.latent;
+    const classes = config.classes.length;
+    this.labels = classes ? BigInt64Array.from({ length: batch }, (_, b) => BigInt(labels?.[b] ?? classes)) : null;
     this.dh = config.dim / config.heads;
     const size = batch * config.heads * this.n * this.dh;
     this.keys = Array.from({ length: config.layers }, () => new Float32Array(size));
@@ -172,6 +185,7 @@ export class Decoder {
   async next(prev: BigInt64Array): Promise<Float32Array> {
     if (this.t >= this.n) throw new SampleError(`the decoder has produced all ${this.n} positions`, 'start a new decoder for the next grids');
     const feeds: Record<string, Float32Array | BigInt64Array> = { prev, t: BigInt64Array.of(BigInt(this.t)) };
+    if (this.labels) feeds.labels = this.labels;
     this.keys.forEach((c, i) => (feeds[`cache.${i}.key`] = c));
     this.values.forEach((c, i) => (feeds[`cache.${i}.value`] = c));
     const r = await this.program.run(feeds);

@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findCheckpoint, loadParams, samplingWeightsFile } from '../engine/checkpoint.ts';
 import { decodeSafetensors, paramsFromTensors } from '../engine/safetensors.ts';
-import { parseVqganConfig } from '../models/vqgan-config.ts';
+import type { ParamStore } from '../engine/params.ts';
+import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { UnmaskModel } from './model.ts';
 import { type ModelFiles, ModelError, PRIOR_KIND, TOKENIZER_FILE, VQGAN_KIND, checkKind, parseModelConfig } from './model-format.ts';
 import { Tokenizer } from './tokenizer.ts';
@@ -14,6 +15,15 @@ import { Tokenizer } from './tokenizer.ts';
 /** The folder of models that ship with unmask. */
 export const MODELS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
 export const DEFAULT_MODEL = 'emoji';
+
+/** The feature networks committed for the built-in data sets, so every report measures in the same space. */
+export const FEATURES_DIR = join(MODELS_DIR, 'features');
+
+/** models/features/<data>.onnx for a built-in data set, when it is there. */
+export function committedFeatures(data: string): string | null {
+  const file = join(FEATURES_DIR, `${data}.onnx`);
+  return /^[a-z0-9]+$/.test(data) && existsSync(file) ? file : null;
+}
 
 /** A path to a model directory, or the name of an embedded one. */
 export function resolveModel(nameOrPath: string): string {
@@ -29,6 +39,8 @@ export interface ModelInfo {
   dir: string;
   /** The first line of the model card after its title, if any. */
   summary: string;
+  /** Class names of a class-conditional model (empty when unconditional). */
+  classes: string[];
 }
 
 export function listModels(): ModelInfo[] {
@@ -39,21 +51,28 @@ export function listModels(): ModelInfo[] {
     .map((name) => {
       const card = join(MODELS_DIR, name, 'model-card.md');
       const lines = existsSync(card) ? readFileSync(card, 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#')) : [];
-      return { name, dir: join(MODELS_DIR, name), summary: (lines[0] ?? '').replace(/^[-*]\s*/, '') };
+      const config = JSON.parse(readFileSync(join(findCheckpoint(join(MODELS_DIR, name))!, 'config.json'), 'utf8')) as { prior?: { classes?: string[] } };
+      return { name, dir: join(MODELS_DIR, name), summary: (lines[0] ?? '').replace(/^[-*]\s*/, ''), classes: config.prior?.classes ?? [] };
     });
+}
+
+/** A tokenizer's config and weights: a VQGAN run's EMA weights, or the copy inside a complete model. */
+export function loadTokenizerWeights(nameOrPath: string): { config: VqganConfig; params: ParamStore } {
+  const dir = resolveModel(nameOrPath);
+  const at = findCheckpoint(dir)!;
+  const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string; tokenizer?: unknown };
+  if (raw.kind === VQGAN_KIND) return { config: parseVqganConfig(checkKind(raw, VQGAN_KIND, dir)), params: loadParams(samplingWeightsFile(at)) };
+  if (raw.kind === PRIOR_KIND) {
+    const bytes = readFileSync(join(at, TOKENIZER_FILE));
+    return { config: parseVqganConfig(raw.tokenizer), params: paramsFromTensors(decodeSafetensors(new Uint8Array(bytes), join(at, TOKENIZER_FILE)).tensors) };
+  }
+  throw new ModelError(`${dir} is not an unmask model (kind '${raw.kind ?? 'none'}')`, 'pass a run of unmask train vqgan or train prior');
 }
 
 /** The tokenizer of a VQGAN run (its EMA weights) or of a complete model. */
 export function loadTokenizer(nameOrPath: string): Tokenizer {
-  const dir = resolveModel(nameOrPath);
-  const at = findCheckpoint(dir)!;
-  const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string; tokenizer?: unknown };
-  if (raw.kind === VQGAN_KIND) return Tokenizer.fromParams(parseVqganConfig(checkKind(raw, VQGAN_KIND, dir)), loadParams(samplingWeightsFile(at)));
-  if (raw.kind === PRIOR_KIND) {
-    const bytes = readFileSync(join(at, TOKENIZER_FILE));
-    return Tokenizer.fromParams(parseVqganConfig(raw.tokenizer), paramsFromTensors(decodeSafetensors(new Uint8Array(bytes), join(at, TOKENIZER_FILE)).tensors));
-  }
-  throw new ModelError(`${dir} is not an unmask model (kind '${raw.kind ?? 'none'}')`, 'pass a run of unmask train vqgan or train prior');
+  const { config, params } = loadTokenizerWeights(nameOrPath);
+  return Tokenizer.fromParams(config, params);
 }
 
 export interface ModelFilePaths {

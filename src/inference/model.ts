@@ -9,7 +9,7 @@ import { type Precision, quantizedParams } from '../engine/quantize.ts';
 import { decodeSafetensors, paramsFromTensors } from '../engine/safetensors.ts';
 import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
-import type { Denoiser } from '../diffusion/sample.ts';
+import type { Condition, Denoiser } from '../diffusion/sample.ts';
 import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
 import { parseVqganConfig } from '../models/vqgan-config.ts';
 import { transformerHead, transformerHidden } from '../models/transformer.ts';
@@ -33,6 +33,9 @@ export interface DenoiserOptions {
  * chunk, so four images don't pay for sixteen). The transformer body runs once per step on every
  * position; ln_f's output then goes through the head only at the queried positions, in a small session
  * per power-of-two bucket of query counts (cheap to build, so odd counts never rebuild the body).
+ * A class-conditional prior reads a label per row; with classifier-free guidance (w ≠ 0) each chunk's
+ * rows run twice in one doubled batch, with their labels and with the null label, and the head session
+ * combines the logits as (1 + w)·conditional − w·unconditional before the log-softmax.
  */
 export class PriorDenoiser implements Denoiser {
   readonly grid: readonly [number, number];
@@ -59,56 +62,84 @@ export class PriorDenoiser implements Denoiser {
     return this.config.latent * this.config.latent;
   }
 
-  private async bodyProgram(chunk: number): Promise<Program> {
-    let p = this.bodies.get(chunk);
+  private get classes(): number {
+    return this.config.classes.length;
+  }
+
+  /** Hidden states for `rows` grids (and labels, when class-conditional). */
+  private async bodyProgram(rows: number): Promise<Program> {
+    let p = this.bodies.get(rows);
     if (!p) {
       const g = new Graph();
-      const tokens = g.input('tokens', [chunk, this.n], 'int64');
-      g.output('hidden', transformerHidden(new Scope(g, '', this.precision), tokens, transformerConfig(this.config))); // [B, N, d]
+      const tokens = g.input('tokens', [rows, this.n], 'int64');
+      const labels = this.classes ? g.input('labels', [rows], 'int64') : undefined;
+      g.output('hidden', transformerHidden(new Scope(g, '', this.precision), tokens, transformerConfig(this.config), { labels })); // [B, N, d]
       this.bodyParams ??= this.precision === 'int8' ? quantizedParams(this.params, g) : this.params;
       this.bodyParams.assertCovers(g);
       p = await Program.compile(g, { bake: this.bodyParams });
-      this.bodies.set(chunk, p);
+      this.bodies.set(rows, p);
     }
     return p;
   }
 
-  private async headProgram(chunk: number, m: number): Promise<Program> {
-    const key = `${chunk}:${m}`;
+  /** log-probabilities at `m` positions per grid; guided: hidden holds 2·chunk rows (conditional, then unconditional). */
+  private async headProgram(chunk: number, m: number, guided: boolean): Promise<Program> {
+    const key = `${chunk}:${m}:${guided}`;
     let p = this.heads.get(key);
     if (!p) {
       const d = this.config.dim;
+      const cfg = transformerConfig(this.config);
       const g = new Graph();
-      const hidden = g.input('hidden', [chunk, this.n, d]);
+      const rows = guided ? 2 * chunk : chunk;
+      const hidden = g.input('hidden', [rows, this.n, d]);
       const positions = g.input('positions', [chunk, m], 'int64');
-      const picked = F.gatherElements(hidden, F.expand(F.unsqueeze(positions, -1), [chunk, m, d]), 1); // [B, M, d]
-      g.output('logp', F.logSoftmax(transformerHead(new Scope(g), picked, transformerConfig(this.config)), -1)); // [B, M, K]
+      const at = F.expand(F.unsqueeze(guided ? F.concat([positions, positions], 0) : positions, -1), [rows, m, d]);
+      let logits = transformerHead(new Scope(g), F.gatherElements(hidden, at, 1), cfg); // [rows, M, K]
+      if (guided) {
+        const w = g.input('guidance', [1]);
+        const cond = F.slice(logits, [0], [0], [chunk]);
+        const uncond = F.slice(logits, [0], [chunk], [rows]);
+        logits = F.sub(F.mul(cond, F.add(w, 1)), F.mul(uncond, w)); // (1 + w)·cond − w·uncond
+      }
+      g.output('logp', F.logSoftmax(logits, -1)); // [B, M, K]
       p = await Program.compile(g, { bake: this.params });
       this.heads.set(key, p);
     }
     return p;
   }
 
-  async logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number): Promise<Float32Array> {
+  async logProbs(tokens: Int32Array, batch: number, positions: Int32Array, m: number, condition?: Condition): Promise<Float32Array> {
     const n = this.n;
     const k = this.codebookSize;
+    const classes = this.classes;
+    if (condition && condition.labels.length !== batch) throw new ModelError(`${condition.labels.length} labels for ${batch} grids`, 'give one label per grid');
+    if (condition && !classes && condition.labels.some((l) => l !== 0)) throw new ModelError('this prior is unconditional: it takes no class labels', 'sample without a class');
+    const guided = classes > 0 && !!condition && condition.guidance !== 0;
     const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
     const bucket = Math.min(n, pow2(m));
     const chunk = Math.min(this.maxChunk, pow2(batch));
-    const body = await this.bodyProgram(chunk);
-    const head = await this.headProgram(chunk, bucket);
+    const rows = guided ? 2 * chunk : chunk;
+    const body = await this.bodyProgram(rows);
+    const head = await this.headProgram(chunk, bucket, guided);
     const out = new Float32Array(batch * m * k);
     for (let start = 0; start < batch; start += chunk) {
-      const rows = Math.min(chunk, batch - start);
-      const t = new BigInt64Array(chunk * n).fill(BigInt(k));
+      const used = Math.min(chunk, batch - start);
+      const t = new BigInt64Array(rows * n).fill(BigInt(k));
+      const labels = new BigInt64Array(rows).fill(BigInt(classes));
       const p = new BigInt64Array(chunk * bucket);
-      for (let r = 0; r < rows; r++) {
+      for (let r = 0; r < used; r++) {
         for (let j = 0; j < n; j++) t[r * n + j] = BigInt(tokens[(start + r) * n + j]);
+        if (guided) t.copyWithin((chunk + r) * n, r * n, (r + 1) * n);
+        if (classes && condition) labels[r] = BigInt(condition.labels[start + r]);
         for (let j = 0; j < bucket; j++) p[r * bucket + j] = BigInt(positions[(start + r) * m + (j % m)]);
       }
-      const { hidden } = await body.run({ tokens: t });
-      const lp = (await head.run({ hidden, positions: p })).logp.data as Float32Array;
-      for (let r = 0; r < rows; r++) out.set(lp.subarray(r * bucket * k, (r * bucket + m) * k), (start + r) * m * k);
+      const feeds: Record<string, BigInt64Array> = { tokens: t };
+      if (classes) feeds.labels = labels;
+      const { hidden } = await body.run(feeds);
+      const headFeeds: Record<string, BigInt64Array | Float32Array | typeof hidden> = { hidden, positions: p };
+      if (guided) headFeeds.guidance = Float32Array.of(condition!.guidance);
+      const lp = (await head.run(headFeeds)).logp.data as Float32Array;
+      for (let r = 0; r < used; r++) out.set(lp.subarray(r * bucket * k, (r * bucket + m) * k), (start + r) * m * k);
     }
     return out;
   }
@@ -141,6 +172,20 @@ export class UnmaskModel {
     };
     const tokenizer = Tokenizer.fromParams(vq, params(files.tokenizer, TOKENIZER_FILE));
     return new UnmaskModel(source, tokenizer, prior, params(files.weights, 'prior weights'), files.card ?? null);
+  }
+
+  /** Class names of a class-conditional model (empty when unconditional); label i is classes[i]. */
+  get classes(): readonly string[] {
+    return this.prior.classes;
+  }
+
+  /** The index of a class, by name (case-insensitive). */
+  classIndex(name: string): number {
+    const classes = this.classes;
+    if (!classes.length) throw new ModelError(`${this.dir} is unconditional: it has no classes`, 'sample without a class');
+    const i = classes.findIndex((c) => c.toLowerCase() === name.trim().toLowerCase());
+    if (i < 0) throw new ModelError(`no class '${name}' in ${this.dir}`, `use one of: ${classes.join(', ')}`);
+    return i;
   }
 
   private denoisers = new Map<Precision, PriorDenoiser>();

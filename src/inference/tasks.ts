@@ -2,7 +2,7 @@
 // completion (a region kept), inpainting (all but a region kept), stitching (two images' outer parts
 // kept, the seam generated) and extension (a grid larger than the model, through window averaging).
 import type { Images } from '../data/images.ts';
-import { type Denoiser, sampleTokens } from '../diffusion/sample.ts';
+import { type Condition, type Denoiser, sampleTokens } from '../diffusion/sample.ts';
 import type { SamplerName } from '../diffusion/samplers.ts';
 import { WindowDenoiser } from '../diffusion/windows.ts';
 import type { Precision } from '../engine/quantize.ts';
@@ -20,10 +20,18 @@ export interface TaskOptions {
   /** Sampling steps, 1..N; a causal prior always takes N, one token each. */
   steps: number;
   temperature?: number;
+  /** The confidence order's choice temperature (default 4.5, MaskGIT's). */
+  choiceTemperature?: number;
   sampler?: SamplerName;
   seed?: number;
   /** The prior's linear layers: 'fp32' (default) or 'int8' (faster on CPUs with 8-bit dot products). */
   precision?: Precision;
+  /** Class of every result, by name (case-insensitive; `model.classes` lists them) — class-conditional models only. Default: unconditional. */
+  label?: string;
+  /** A class index per result (`n` of them; the number of classes means unconditional), e.g. drawn by an evaluation; instead of `label`. */
+  labels?: Int32Array;
+  /** Classifier-free guidance weight w ≥ 0 for labelled results: logits (1 + w)·conditional − w·unconditional. Default 0. */
+  guidance?: number;
   /** Per-step progress with the token grids (mask id where still unknown); a returned promise is awaited. */
   onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void | Promise<void>;
 }
@@ -45,6 +53,23 @@ export interface Box {
   h: number;
 }
 
+/** The labels and guidance a task's options ask for (undefined: unconditional). */
+export function taskCondition(model: UnmaskModel, o: TaskOptions, n: number): Condition | undefined {
+  const guidance = o.guidance ?? 0;
+  if (!(guidance >= 0) || !Number.isFinite(guidance)) throw new TaskError(`guidance must be a number ≥ 0, got ${o.guidance}`, 'pass --guidance 0 or more');
+  if (o.label === undefined && o.labels === undefined) {
+    if (guidance !== 0) throw new TaskError('guidance steers towards a class, and no class was given', 'give a class too (--class NAME)');
+    return undefined;
+  }
+  const classes = model.classes.length;
+  if (o.labels) {
+    if (o.labels.length !== n) throw new TaskError(`${o.labels.length} labels for ${n} results`, 'give one label per result');
+    if (o.labels.some((l) => !Number.isInteger(l) || l < 0 || l > classes)) throw new TaskError(`labels must be class indices 0..${classes}`, `give class indices below ${classes}, or ${classes} for unconditional`);
+    return { labels: o.labels, guidance };
+  }
+  return { labels: new Int32Array(n).fill(model.classIndex(o.label!)), guidance };
+}
+
 /** Samples `n` grids that agree with `given` wherever `known` is 1, then decodes them. */
 async function fill(model: UnmaskModel, denoiser: Denoiser, given: Int32Array, known: Uint8Array, o: TaskOptions): Promise<TaskResult> {
   const [h, w] = denoiser.grid;
@@ -52,7 +77,7 @@ async function fill(model: UnmaskModel, denoiser: Denoiser, given: Int32Array, k
   const k = model.prior.codebookSize;
   const grids = new Int32Array(n * h * w);
   for (let b = 0; b < n; b++) for (let i = 0; i < h * w; i++) grids[b * h * w + i] = known[i] ? given[i] : k;
-  const tokens = await sampleTokens(denoiser, grids, n, o);
+  const tokens = await sampleTokens(denoiser, grids, n, { ...o, condition: taskCondition(model, o, n) });
   const images = await decodeGrid(model, tokens, n, h, w);
   return { images, tokens, known, grid: [h, w] };
 }
@@ -101,7 +126,9 @@ export async function generate(model: UnmaskModel, o: TaskOptions): Promise<Task
   if (model.prior.causal) {
     const h = model.prior.latent;
     const n = o.n ?? 1;
-    const tokens = await sampleAutoregressive(model, { n, temperature: o.temperature, seed: o.seed, onStep: o.onStep });
+    const condition = taskCondition(model, o, n);
+    if (condition && condition.guidance !== 0) throw new TaskError('the autoregressive baseline samples a class without guidance', 'drop --guidance');
+    const tokens = await sampleAutoregressive(model, { n, temperature: o.temperature, seed: o.seed, labels: condition?.labels, onStep: o.onStep });
     return { images: await decodeGrid(model, tokens, n, h, h), tokens, known: new Uint8Array(h * h), grid: [h, h] };
   }
   const d = model.denoiser(o.precision);

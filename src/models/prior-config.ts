@@ -1,7 +1,9 @@
 // Absorbing-diffusion prior configuration: validated at the boundary, reference defaults written once.
 import { z } from 'zod';
 import { parseConfig } from './parse-config.ts';
-import type { TransformerConfig } from './transformer.ts';
+import type { Graph } from '../engine/graph.ts';
+import { dropoutSites } from '../nn/dropout.ts';
+import type { TransformerConfig, TransformerInputs } from './transformer.ts';
 
 export const PriorConfigSchema = z
   .object({
@@ -15,18 +17,30 @@ export const PriorConfigSchema = z
     /** The autoregressive baseline: the causal twin trained on next-token cross-entropy, sampled left to right. */
     causal: z.boolean().default(false),
     loss: z.enum(['elbo', 'reweighted_elbo', 'mlm']).default('reweighted_elbo'),
-    timeSampling: z.enum(['uniform', 'importance']).default('uniform'),
+    /** How training times (mask ratios) are drawn; see TimeSampling in src/diffusion/absorbing.ts. */
+    timeSampling: z.enum(['uniform', 'cosine', 'high', 'importance']).default('uniform'),
     maskSchedule: z.enum(['random', 'fixed']).default('random'),
     lr: z.number().positive().default(2e-4),
     warmup: z.number().int().min(0).default(10000),
+    /** Cosine decay of the learning rate to a tenth of `lr` at this step, constant after (0: no decay, the reference). */
+    lrDecaySteps: z.number().int().min(0).default(0),
     batch: z.number().int().min(1).default(20),
     emaDecay: z.number().min(0).max(1).default(0.995),
     /** Global gradient-norm clip (0: none). */
     gradClip: z.number().min(0).default(0),
+    /** Dropout on the embeddings and on each residual branch while training (the reference's embd/resid_pdrop; 0 there). */
+    dropout: z.number().min(0).max(0.9).default(0),
+    /** Also train on the codes of left–right mirrored images (data augmentation). */
+    flip: z.boolean().default(false),
+    /** Class names of a class-conditional prior (label i is classes[i]); empty: unconditional. */
+    classes: z.array(z.string().min(1)).default([]),
+    /** Fraction of training grids whose label is replaced by the null label (classifier-free guidance). */
+    labelDropout: z.number().min(0).max(1).default(0.1),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (c.dim % c.heads !== 0) ctx.addIssue({ code: 'custom', path: ['heads'], message: `dim ${c.dim} must be divisible by heads` });
+    if (new Set(c.classes.map((name) => name.toLowerCase())).size !== c.classes.length) ctx.addIssue({ code: 'custom', path: ['classes'], message: 'class names must differ (ignoring case)' });
   });
 
 export type PriorConfig = z.output<typeof PriorConfigSchema>;
@@ -44,5 +58,16 @@ export function parsePriorConfig(raw: unknown): PriorConfig {
 
 /** The transformer a prior runs: N = latent² positions, K codes plus the mask token. */
 export function transformerConfig(c: PriorConfig): TransformerConfig {
-  return { codebookSize: c.codebookSize, blockSize: c.latent * c.latent, dim: c.dim, layers: c.layers, heads: c.heads, causal: c.causal };
+  return { codebookSize: c.codebookSize, blockSize: c.latent * c.latent, dim: c.dim, layers: c.layers, heads: c.heads, causal: c.causal, classes: c.classes.length };
+}
+
+/** A graph's labels input [batch] for a class-conditional prior, and dropout sites when `dropout` > 0 (training). */
+export function priorInputs(graph: Graph, c: PriorConfig, batch: number, dropout = 0): TransformerInputs {
+  const labels = c.classes.length > 0 ? graph.input('labels', [batch], 'int64') : undefined;
+  return dropout > 0 ? { labels, drop: dropoutSites(graph) } : { labels };
+}
+
+/** The null label for every row: a class-conditional prior's unconditional branch. */
+export function nullLabels(c: PriorConfig, batch: number): BigInt64Array {
+  return new BigInt64Array(batch).fill(BigInt(c.classes.length));
 }

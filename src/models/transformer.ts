@@ -22,6 +22,20 @@ export interface TransformerConfig {
    * token, and a learned `start_tok` is prepended, so logits at position i predict token i.
    */
   causal: boolean;
+  /**
+   * Class labels C (0: unconditional). With C > 0 a label token leads the sequence, embedded by
+   * `label_emb` [C + 1, d]; row C is the null label that classifier-free guidance trains with (label
+   * dropout) and samples the unconditional branch with. The causal twin adds it to `start_tok`.
+   */
+  classes: number;
+}
+
+/** What training adds to a forward pass: labels for a class-conditional model, and dropout. */
+export interface TransformerInputs {
+  /** int64 [B] in 0..C (C = null); required when `classes` > 0. */
+  labels?: Tensor;
+  /** Applied to the embeddings and to each residual branch's output (dropout while training). */
+  drop?: (x: Tensor) => Tensor;
 }
 
 /** The reference setting (≈ 77 M parameters). */
@@ -32,20 +46,28 @@ export const TRANSFORMER_DEFAULTS: Readonly<TransformerConfig> = {
   layers: 24,
   heads: 8,
   causal: false,
+  classes: 0,
 };
 
 /** Pre-LN block: x + attn(ln1(x)), then x + mlp(ln2(x)) with mlp = Linear(d→4d), GELU (erf), Linear(4d→d). */
-export function transformerBlock(s: Scope, x: Tensor, dim: number, heads: number, opts: { causal?: boolean } = {}): Tensor {
-  const h = F.add(x, multiHeadSelfAttention(s.sub('attn'), layerNorm(s.sub('ln1'), x, dim), dim, heads, opts));
-  return feedForwardResidual(s, h, dim);
+export function transformerBlock(s: Scope, x: Tensor, dim: number, heads: number, opts: { causal?: boolean; drop?: (x: Tensor) => Tensor } = {}): Tensor {
+  const drop = opts.drop ?? ((t: Tensor) => t);
+  const h = F.add(x, drop(multiHeadSelfAttention(s.sub('attn'), layerNorm(s.sub('ln1'), x, dim), dim, heads, opts)));
+  return feedForwardResidual(s, h, dim, drop);
 }
 
 /** h + mlp(ln2(h)), the second half of a block. */
-function feedForwardResidual(s: Scope, h: Tensor, dim: number): Tensor {
+function feedForwardResidual(s: Scope, h: Tensor, dim: number, drop: (x: Tensor) => Tensor = (t) => t): Tensor {
   // The reference's nn.Sequential(Linear, GELU, Linear, Dropout) numbers its linears 0 and 2.
   const mlp = s.sub('mlp');
   const hidden = gelu(linear(mlp.sub(0), layerNorm(s.sub('ln2'), h, dim), dim, 4 * dim)); // [B, N, 4d]
-  return F.add(h, linear(mlp.sub(2), hidden, 4 * dim, dim)); // [B, N, d]
+  return F.add(h, drop(linear(mlp.sub(2), hidden, 4 * dim, dim))); // [B, N, d]
+}
+
+/** The label token's embedding [B, 1, d] for labels int64 [B]. */
+function labelEmbedding(s: Scope, cfg: TransformerConfig, labels: Tensor | undefined): Tensor {
+  if (!labels) throw new GraphError(`transformer: a class-conditional model (${cfg.classes} classes) needs labels`);
+  return F.unsqueeze(embedding(s.sub('label_emb'), labels, cfg.classes + 1, cfg.dim), 1);
 }
 
 /**
@@ -53,22 +75,28 @@ function feedForwardResidual(s: Scope, h: Tensor, dim: number): Tensor {
  * Bidirectional: n ≤ N tokens in 0..K (K = mask). Causal: n ≤ N − 1 tokens in 0..K−1; the first output
  * position is predicted from `start_tok`.
  */
-export function transformerHidden(s: Scope, tokens: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS): Tensor {
-  const { codebookSize: k, blockSize, dim, layers, heads, causal } = cfg;
+export function transformerHidden(s: Scope, tokens: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS, inputs: TransformerInputs = {}): Tensor {
+  const { codebookSize: k, blockSize, dim, layers, heads, causal, classes } = cfg;
   if (tokens.dtype !== 'int64' || tokens.rank !== 2) throw new GraphError(`transformer: tokens must be int64 [B, n], got ${tokens}`);
   const [b, n] = tokens.shape;
   let x = embedding(s.sub('tok_emb'), tokens, causal ? k : k + 1, dim); // [B, n, d]
   if (causal) {
-    const start = s.param('start_tok', [1, 1, dim], { kind: 'zeros' });
-    x = F.concat([F.expand(start, [b, 1, dim]), x], 1); // [B, n + 1, d]
+    let start = F.expand(s.param('start_tok', [1, 1, dim], { kind: 'zeros' }), [b, 1, dim]);
+    if (classes > 0) start = F.add(start, labelEmbedding(s, cfg, inputs.labels));
+    x = F.concat([start, x], 1); // [B, n + 1, d]
   }
   const len = x.shape[1];
   if (len > blockSize) throw new GraphError(`transformer: ${n} tokens exceed the block size ${blockSize}${causal ? ' − 1 (causal)' : ''}`);
   const pos = s.param('pos_emb', [1, blockSize, dim], { kind: 'zeros' });
   x = F.add(x, len === blockSize ? pos : F.slice(pos, [1], [0], [len]));
+  // The label token leads the bidirectional sequence (no positional embedding; its table tells it apart).
+  const label = !causal && classes > 0;
+  if (label) x = F.concat([labelEmbedding(s, cfg, inputs.labels), x], 1); // [B, n + 1, d]
+  if (inputs.drop) x = inputs.drop(x);
   const blocks = s.sub('blocks');
-  for (let i = 0; i < layers; i++) x = transformerBlock(blocks.sub(i), x, dim, heads, { causal });
-  return layerNorm(s.sub('ln_f'), x, dim);
+  for (let i = 0; i < layers; i++) x = transformerBlock(blocks.sub(i), x, dim, heads, { causal, drop: inputs.drop });
+  const out = layerNorm(s.sub('ln_f'), x, dim);
+  return label ? F.slice(out, [1], [1], [n + 1]) : out; // [B, n, d] (+1 when causal)
 }
 
 /** The output head Linear(d → K), no bias: hidden [..., d] → logits [..., K]. */
@@ -77,22 +105,24 @@ export function transformerHead(s: Scope, hidden: Tensor, cfg: TransformerConfig
 }
 
 /** Logits [B, n, K] for tokens int64 [B, n] (see transformerHidden). */
-export function transformer(s: Scope, tokens: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS): Tensor {
-  return transformerHead(s, transformerHidden(s, tokens, cfg), cfg);
+export function transformer(s: Scope, tokens: Tensor, cfg: TransformerConfig = TRANSFORMER_DEFAULTS, inputs: TransformerInputs = {}): Tensor {
+  return transformerHead(s, transformerHidden(s, tokens, cfg, inputs), cfg);
 }
 
 /**
  * One left-to-right decoding step of the causal twin, with the same parameters as `transformer`.
  * `prev` int64 [B, 1] is the token at position t − 1 (ignored at t = 0, where `start_tok` stands in),
- * `t` int64 [1] the position, `caches` each layer's keys/values of positions < t. Returns the logits
+ * `t` int64 [1] the position, `caches` each layer's keys/values of positions < t, `labels` int64 [B] for
+ * a class-conditional model. Returns the logits
  * for token t [B, K] and each layer's key/value at t [B, H, 1, d_head], for the caller to store.
  */
-export function transformerStep(s: Scope, prev: Tensor, t: Tensor, caches: KeyValueCache[], cfg: TransformerConfig): { logits: Tensor; cache: KeyValueCache[] } {
+export function transformerStep(s: Scope, prev: Tensor, t: Tensor, caches: KeyValueCache[], cfg: TransformerConfig, labels?: Tensor): { logits: Tensor; cache: KeyValueCache[] } {
   const { codebookSize: k, blockSize: n, dim, layers, heads } = cfg;
   if (!cfg.causal) throw new GraphError('transformer step: only the causal twin decodes left to right');
   if (caches.length !== layers) throw new GraphError(`transformer step: ${caches.length} caches for ${layers} layers`);
   const [b] = prev.shape;
-  const start = F.expand(s.param('start_tok', [1, 1, dim], { kind: 'zeros' }), [b, 1, dim]);
+  let start = F.expand(s.param('start_tok', [1, 1, dim], { kind: 'zeros' }), [b, 1, dim]);
+  if (cfg.classes > 0) start = F.add(start, labelEmbedding(s, cfg, labels));
   let x = F.where(F.equal(t, 0), start, embedding(s.sub('tok_emb'), prev, k, dim)); // [B, 1, d]
   x = F.add(x, F.gather(s.param('pos_emb', [1, n, dim], { kind: 'zeros' }), t, 1));
   const positions = F.constant(t, [n], Array.from({ length: n }, (_, i) => i), 'int64');

@@ -18,7 +18,7 @@ export function tokenizerHash(config: unknown, params: ParamStore): string {
   return h.digest('hex').slice(0, 16);
 }
 
-/** Encodes `set` with `tokenizer` (in chunks, reporting progress) or reads the cached codes. */
+/** Encodes `set` with `tokenizer` (in chunks, reporting progress) or reads the cached codes; labels come along where the set has them. */
 export async function encodeDataset(
   tokenizer: Tokenizer,
   key: string,
@@ -31,7 +31,7 @@ export async function encodeDataset(
   if (existsSync(file)) {
     const buf = readFileSync(file);
     const tokens = new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-    if (tokens.length === set.count * n) return { count: set.count, tokens };
+    if (tokens.length === set.count * n) return { count: set.count, tokens, labels: labelsOf(set) };
   }
   const per = set.channels * set.size * set.size;
   const tokens = new Int32Array(set.count * n);
@@ -46,5 +46,29 @@ export async function encodeDataset(
   }
   mkdirSync(cacheDir, { recursive: true });
   writeFileAtomic(file, new Uint8Array(tokens.buffer));
-  return { count: set.count, tokens };
+  return { count: set.count, tokens, labels: labelsOf(set) };
+}
+
+function labelsOf(set: ImageSet): Int32Array | undefined {
+  const label = set.label;
+  return label ? Int32Array.from({ length: set.count }, (_, i) => label.call(set, i)) : undefined;
+}
+
+/** Several latent sets as one (labels kept only when every set has them). */
+export function concatLatents(sets: LatentSet[]): LatentSet {
+  const count = sets.reduce((a, s) => a + s.count, 0);
+  const tokens = new Int32Array(sets.reduce((a, s) => a + s.tokens.length, 0));
+  let at = 0;
+  for (const s of sets) {
+    tokens.set(s.tokens, at);
+    at += s.tokens.length;
+  }
+  if (!sets.every((s) => s.labels)) return { count, tokens };
+  const labels = new Int32Array(count);
+  at = 0;
+  for (const s of sets) {
+    labels.set(s.labels!, at);
+    at += s.count;
+  }
+  return { count, tokens, labels };
 }

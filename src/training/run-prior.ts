@@ -1,23 +1,23 @@
 // A whole prior training run: the dataset encoded once by the tokenizer, then steps with progress,
 // validation ELBO and sample grids at each checkpoint, atomic checkpoints that hold a complete model.
-import type { ImageSet } from '../data/image-set.ts';
+import { type ImageSet, mirroredSet } from '../data/image-set.ts';
 import type { LatentSet } from '../data/latent-set.ts';
 import { imageGrid } from '../data/images.ts';
 import { encodePng } from '../data/png.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
-import { findCheckpoint, loadCheckpoint, samplingWeights } from '../engine/checkpoint.ts';
+import { findCheckpoint } from '../engine/checkpoint.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import { UnmaskModel } from '../inference/model.ts';
 import { generate } from '../inference/tasks.ts';
+import { loadTokenizerWeights } from '../inference/model-dir.ts';
 import { Tokenizer } from '../inference/tokenizer.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
 import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
-import { encodeDataset, tokenizerHash } from './latents.ts';
+import { concatLatents, encodeDataset, tokenizerHash } from './latents.ts';
 import { RunError } from './run-vqgan.ts';
 import { AutoregressiveTrainer } from './train-autoregressive.ts';
 import { type PriorStepInfo, PriorTrainer, type PriorTrainState, initPriorState, loadPriorCheckpoint, savePriorCheckpoint } from './train-prior.ts';
-import { vqganConfigOf } from './train-vqgan.ts';
 
 export interface PriorEval {
   step: number;
@@ -70,17 +70,17 @@ function open(o: PriorRunOptions): Opened {
     const extra = r.extra as { history?: PriorEval[]; seconds?: number };
     return { config: r.prior, tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams), tokenizerConfig: r.tokenizer, tokenizerParams: r.tokenizerParams, state: r.state, resumed: true, history: extra.history ?? [], seconds: extra.seconds ?? 0 };
   }
-  if (!o.vqgan) throw new RunError('a new prior needs a tokenizer', 'pass --vqgan RUN, a run of unmask train vqgan');
-  // A VQGAN run (its EMA weights) or a tokenizer without training state, such as an imported one.
-  const ck = loadCheckpoint(o.vqgan);
-  const vq = vqganConfigOf(ck.config, o.vqgan);
-  const weights = samplingWeights(ck);
-  const config = parsePriorConfig({ ...o.config, codebookSize: vq.codebookSize, latent: latentSize(vq) });
+  if (!o.vqgan) throw new RunError('a new prior needs a tokenizer', 'pass --vqgan: a run of unmask train vqgan, or a model (embedded name or directory) whose tokenizer to reuse');
+  const vq = loadTokenizerWeights(o.vqgan);
+  if (o.config.classes?.length && o.config.classes.join('\n') !== o.train.classes?.join('\n')) {
+    throw new RunError(`a class-conditional prior trains on the data's own labels, and ${o.train.name} ${o.train.classes ? `has the classes ${o.train.classes.join(', ')}` : 'has none'}`, 'train with --labels on fashion or emoji');
+  }
+  const config = parsePriorConfig({ ...o.config, codebookSize: vq.config.codebookSize, latent: latentSize(vq.config) });
   return {
     config,
-    tokenizer: Tokenizer.fromParams(vq, weights),
-    tokenizerConfig: vq,
-    tokenizerParams: weights,
+    tokenizer: Tokenizer.fromParams(vq.config, vq.params),
+    tokenizerConfig: vq.config,
+    tokenizerParams: vq.params,
     state: initPriorState(config, o.seed),
     resumed: false,
     history: [],
@@ -95,7 +95,8 @@ export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainSt
     throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the tokenizer takes ${vq.imageSize}×${vq.imageSize} with ${vq.channels}`, 'use the data the tokenizer was trained on');
   }
   const key = tokenizerHash(vq, run.tokenizerParams);
-  const train = await encodeDataset(run.tokenizer, key, o.train, o.cacheDir, o.onEncode);
+  const sets = run.config.flip ? [o.train, mirroredSet(o.train)] : [o.train];
+  const train = concatLatents(await sequential(sets.map((set) => () => encodeDataset(run.tokenizer, key, set, o.cacheDir, o.onEncode))));
   const valAll = await encodeDataset(run.tokenizer, key, o.val, o.cacheDir, o.onEncode);
   const nVal = Math.min(o.valLatents, valAll.count);
   const n = run.config.latent * run.config.latent;
@@ -123,6 +124,12 @@ export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainSt
   return run.state;
 }
 
+async function sequential<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
+  const out: T[] = [];
+  for (const job of jobs) out.push(await job());
+  return out;
+}
+
 async function checkpoint(o: PriorRunOptions, run: Opened, val: LatentSet): Promise<void> {
   const s = run.state;
   const elbo = run.config.causal ? await validationNll(run.config, s.ema, val) : await validationElbo(run.config, s.ema, val, elboTimes(run.config.latent ** 2, o.elboTimes), 1234);
@@ -143,7 +150,11 @@ function priorCard(o: PriorRunOptions, run: Opened): string {
   const c = run.config;
   const vq = run.tokenizerConfig;
   const rows = run.history.map((h) => `| ${h.step} | ${h.elbo.toFixed(4)} |`);
-  const objective = c.causal ? 'autoregressive (causal twin): next-token cross-entropy, raster order' : `loss ${c.loss}, time sampling ${c.timeSampling}, ${c.maskSchedule} masking`;
+  const objective = (c.causal ? 'autoregressive (causal twin): next-token cross-entropy, raster order' : `loss ${c.loss}, time sampling ${c.timeSampling}, ${c.maskSchedule} masking`) +
+    (c.dropout ? `, dropout ${c.dropout}` : '') +
+    (c.flip ? ', left–right mirrored copies of the training images' : '');
+  const schedule = c.lrDecaySteps ? `, cosine decay to ${c.lr / 10} at step ${c.lrDecaySteps}` : '';
+  const classes = c.classes.length ? `\n- Classes (${c.classes.length}, label token; null label for ${Math.round(100 * c.labelDropout)}% of training grids, for classifier-free guidance): ${c.classes.join(', ')}.` : '';
   const validation = c.causal
     ? `Validation NLL (EMA weights; exact, ${o.valLatents} validation grids; bits per token — the absorbing prior's ELBO bounds the same quantity from above):
 
@@ -155,7 +166,7 @@ function priorCard(o: PriorRunOptions, run: Opened): string {
 
 - Data: ${o.train.name} (${o.train.count} training images). ${o.dataCredit}
 - Tokenizer: ${vq.imageSize}×${vq.imageSize}×${vq.channels} images ↔ ${c.latent}×${c.latent} codes, codebook ${c.codebookSize}.
-- Prior: ${c.layers} layers, width ${c.dim}, ${c.heads} heads, ${run.state.params.count()} parameters; ${objective}; Adam lr ${c.lr} with ${c.warmup} warm-up steps, batch ${c.batch}, EMA ${c.emaDecay}${c.gradClip ? `, gradient clip ${c.gradClip}` : ''}. Seed ${o.seed}.
+- Prior: ${c.layers} layers, width ${c.dim}, ${c.heads} heads, ${run.state.params.count()} parameters; ${objective}; Adam lr ${c.lr} with ${c.warmup} warm-up steps${schedule}, batch ${c.batch}, EMA ${c.emaDecay}${c.gradClip ? `, gradient clip ${c.gradClip}` : ''}. Seed ${o.seed}.${classes}
 - Command: \`${o.command}\`
 - Steps: ${run.state.step}; training time ${(run.seconds / 60).toFixed(1)} min on this machine.
 

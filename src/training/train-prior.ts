@@ -12,12 +12,28 @@ import { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
 import { decodeSafetensors, encodeSafetensors, paramsFromTensors, paramsToTensors } from '../engine/safetensors.ts';
 import { TrainStep } from '../engine/trainstep.ts';
+import { dropoutMasks } from '../nn/dropout.ts';
 import { Scope } from '../nn/scope.ts';
-import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
+import { type PriorConfig, parsePriorConfig, priorInputs, transformerConfig } from '../models/prior-config.ts';
 import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { transformer } from '../models/transformer.ts';
 import { UnmaskError } from '../errors.ts';
 import { ModelError, PRIOR_KIND, TOKENIZER_FILE, checkKind } from '../inference/model-format.ts';
+
+/** A training batch's labels: the grids' own, each replaced by the null label C with probability labelDropout. */
+export function batchLabels(c: PriorConfig, data: LatentSet, indices: ArrayLike<number>, rng: Rng): BigInt64Array {
+  const classes = c.classes.length;
+  if (!data.labels) throw new UnmaskError(`this prior is class-conditional (${classes} classes) but the data has no labels`, 'train it on labelled data (fashion, emoji)');
+  return BigInt64Array.from(Array.from(indices, (i) => BigInt(rng.next() < c.labelDropout ? classes : data.labels![i])));
+}
+
+/** Linear warm-up, then constant, or a cosine decay to lr/10 at lrDecaySteps (constant after). */
+export function priorLearningRate(c: PriorConfig, step: number): number {
+  if (step < c.warmup || c.lrDecaySteps <= 0) return warmupLr(c.lr, step, c.warmup);
+  const span = Math.max(1, c.lrDecaySteps - c.warmup);
+  const progress = Math.min(1, (step - c.warmup) / span);
+  return c.lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
 
 export interface PriorTrainState {
   step: number;
@@ -32,7 +48,7 @@ export function initPriorState(c: PriorConfig, seed: number): PriorTrainState {
   const graph = new Graph();
   const n = c.latent * c.latent;
   // The causal twin reads N − 1 tokens (start_tok takes the first place); parameters in definition order.
-  transformer(new Scope(graph), graph.input('tokens', [1, c.causal ? n - 1 : n], 'int64'), transformerConfig(c));
+  transformer(new Scope(graph), graph.input('tokens', [1, c.causal ? n - 1 : n], 'int64'), transformerConfig(c), priorInputs(graph, c, 1));
   const rng = new Rng(seed);
   const params = ParamStore.init(graph, rng);
   const names = [...graph.params.values()].filter((p) => p.trainable).map((p) => p.name);
@@ -51,6 +67,7 @@ export interface PriorStepInfo {
 
 export class PriorTrainer {
   private program: TrainStep | null = null;
+  private graph: Graph | null = null;
   private n: number;
 
   constructor(
@@ -66,7 +83,8 @@ export class PriorTrainer {
     const s = this.state;
     const t0 = performance.now();
     if (!this.program) {
-      const g = buildPriorGraph(c, c.batch);
+      const g = buildPriorGraph(c, c.batch, c.dropout);
+      this.graph = g.graph;
       this.program = await TrainStep.compile(g.graph, g.loss, { extra: { ceSum: g.ceSum } });
     }
     const n = this.n;
@@ -76,8 +94,10 @@ export class PriorTrainer {
     const weight = new Float32Array(c.batch);
     const ts = new Int32Array(c.batch);
     const pts = new Float64Array(c.batch);
+    const picked = new Int32Array(c.batch);
     for (let b = 0; b < c.batch; b++) {
       const i = s.rng.int(this.data.count);
+      picked[b] = i;
       for (let j = 0; j < n; j++) x0[b * n + j] = BigInt(this.data.tokens[i * n + j]);
       const { t, pt } = s.times.sample(s.rng);
       ts[b] = t;
@@ -85,9 +105,11 @@ export class PriorTrainer {
       const masked = maskSample(x0.subarray(b * n, (b + 1) * n), t, n, c.codebookSize, c.maskSchedule, s.rng, xt.subarray(b * n, (b + 1) * n), mask.subarray(b * n, (b + 1) * n));
       weight[b] = lossWeight(c.loss, t, n, n, masked, pt);
     }
-    const r = await this.program.run({ xt, x0, mask, weight }, s.params);
+    const feeds: Record<string, BigInt64Array | Float32Array> = { xt, x0, mask, weight, ...dropoutMasks(this.graph!, c.dropout, s.rng) };
+    if (c.classes.length) feeds.labels = batchLabels(c, this.data, picked, s.rng);
+    const r = await this.program.run(feeds, s.params);
     const gradNorm = c.gradClip > 0 ? clipGradNorm(r.grads, c.gradClip) : 0;
-    const lr = warmupLr(c.lr, s.step, c.warmup);
+    const lr = priorLearningRate(c, s.step);
     adamUpdate(s.params, r.grads, s.opt, { lr });
     emaUpdate(s.ema, s.params, c.emaDecay);
     s.step++;

@@ -1,6 +1,6 @@
 // The forward process and the loss weightings against hand-computed values.
 import { describe, expect, it } from 'vitest';
-import { TimeSampler, lossWeight, maskSample } from '../../src/diffusion/absorbing.ts';
+import { TimeSampler, lossWeight, maskSample, timeProbabilities } from '../../src/diffusion/absorbing.ts';
 import { Rng } from '../../src/engine/rng.ts';
 
 describe('absorbing forward process', () => {
@@ -47,5 +47,30 @@ describe('absorbing forward process', () => {
     // weights 1,1,1,3 → p(4) = 0.5
     expect(hits[4] / 6000).toBeGreaterThan(0.47);
     expect(hits[4] / 6000).toBeLessThan(0.53);
+  });
+
+  it.each([
+    // P(r ≤ 1/2) by hand: uniform 1/2; cosine 1 − (2/π)·arccos(1/2) = 1/3; high (1/2)³ = 1/8
+    ['uniform', 1 / 2],
+    ['cosine', 1 / 3],
+    ['high', 1 / 8],
+  ] as const)('draws %s mask ratios with the stated p(t) (P(t ≤ T/2) = %f)', (mode, half) => {
+    const T = 64;
+    const p = timeProbabilities(mode, T);
+    expect(p.reduce((a, v) => a + v, 0)).toBeCloseTo(1, 12);
+    expect(p.slice(1, T / 2 + 1).reduce((a, v) => a + v, 0)).toBeCloseTo(half, 12);
+    const s = new TimeSampler(T, mode);
+    const rng = new Rng(3);
+    let low = 0;
+    let ptError = 0;
+    const draws = 20000;
+    for (let i = 0; i < draws; i++) {
+      const { t, pt } = s.sample(rng);
+      ptError = Math.max(ptError, Math.abs(pt - p[t]));
+      if (t <= T / 2) low++;
+    }
+    expect(ptError).toBeLessThan(1e-12);
+    // binomial standard error ≤ 0.0036; allow 4σ
+    expect(Math.abs(low / draws - half)).toBeLessThan(0.015);
   });
 });

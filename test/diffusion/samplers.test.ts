@@ -1,7 +1,7 @@
 // Samplers against a fake denoiser whose probabilities are known.
 import { describe, expect, it } from 'vitest';
 import { type Denoiser, sampleTokens } from '../../src/diffusion/sample.ts';
-import { cosineRemaining, gumbelScale, type SamplerName } from '../../src/diffusion/samplers.ts';
+import { arccosRevealed, cosineRemaining, gumbelScale, haltonOrder, REMASK_CAP, SAMPLERS, type SamplerName } from '../../src/diffusion/samplers.ts';
 
 const K = 6;
 /** Prefers code (position mod K) strongly; records every query. */
@@ -20,7 +20,8 @@ function fakeDenoiser(h: number, w: number, log: { tokens: number[]; positions: 
   };
 }
 
-function trace(n: number, batch: number) {
+/** Records every step; a revealed token never changes, except that `remasks` lets it be masked again. */
+function trace(n: number, batch: number, remasks = false) {
   const firstSet = new Int32Array(batch * n).fill(-1);
   const history: Int32Array[] = [];
   return {
@@ -30,18 +31,18 @@ function trace(n: number, batch: number) {
       const prev = history[history.length - 1];
       tokens.forEach((v, i) => {
         if (v !== K && firstSet[i] < 0) firstSet[i] = step;
-        if (prev && prev[i] !== K) expect(v).toBe(prev[i]); // a revealed token never changes
+        if (prev && prev[i] !== K && !(remasks && v === K)) expect(v).toBe(prev[i]);
       });
       history.push(tokens.slice());
     },
   };
 }
 
-describe.each<SamplerName>(['random', 'confidence'])('%s sampler', (sampler) => {
+describe.each<SamplerName>(['random', 'confidence', 'halton', 'remask'])('%s sampler', (sampler) => {
   const h = 4, w = 4, n = 16, batch = 3;
 
   it.each([1, 5, 16])('reveals every position exactly once with %i steps', async (steps) => {
-    const t = trace(n, batch);
+    const t = trace(n, batch, sampler === 'remask');
     const x = new Int32Array(batch * n).fill(K);
     const out = await sampleTokens(fakeDenoiser(h, w), x, batch, { steps, sampler, seed: 3, onStep: t.onStep });
     expect(out.every((v) => v >= 0 && v < K)).toBe(true);
@@ -133,5 +134,65 @@ describe('sampler schedules', () => {
     await expect(sampleTokens(fakeDenoiser(4, 4), x, 1, { steps: 0 })).rejects.toThrow(/steps must be an integer from 1 to 16/);
     await expect(sampleTokens(fakeDenoiser(4, 4), x, 1, { steps: 17 })).rejects.toThrow(/steps must be/);
     await expect(sampleTokens(fakeDenoiser(4, 4), x, 1, { steps: 4, temperature: 0 })).rejects.toThrow(/temperature must be > 0/);
+  });
+});
+
+describe('Halton order', () => {
+  it.each([[1, 1], [8, 8], [16, 16], [5, 7], [3, 12]])('is a permutation of the %i×%i grid: every position once', (h, w) => {
+    const order = haltonOrder(h, w);
+    expect(order).toHaveLength(h * w);
+    expect(Array.from(order).sort((a, b) => a - b)).toEqual(Array.from({ length: h * w }, (_, i) => i));
+  });
+
+  it('starts where the Halton points (base 2 across, base 3 down) fall on an 8×8 grid', () => {
+    // i = 1..4: (x, y) = (1/2, 1/3), (1/4, 2/3), (3/4, 1/9), (1/8, 4/9) → (row, col) (2, 4), (5, 2), (0, 6), (3, 1)
+    expect(Array.from(haltonOrder(8, 8).subarray(0, 4))).toEqual([2 * 8 + 4, 5 * 8 + 2, 0 * 8 + 6, 3 * 8 + 1]);
+  });
+
+  it('reveals in that order, as many per step as the arccos schedule says', async () => {
+    const n = 64, steps = 8;
+    const revealed: number[][] = [];
+    let prev = new Int32Array(n).fill(K);
+    await sampleTokens(fakeDenoiser(8, 8), new Int32Array(n).fill(K), 1, {
+      steps, sampler: 'halton', seed: 4,
+      onStep: ({ tokens }) => {
+        revealed.push(Array.from(tokens.keys()).filter((i) => tokens[i] !== K && prev[i] === K));
+        prev = tokens.slice();
+      },
+    });
+    const counts = revealed.map((r) => r.length);
+    expect(counts.map((_, s) => counts.slice(0, s + 1).reduce((a, b) => a + b, 0))).toEqual(counts.map((_, s) => arccosRevealed(n, s, steps)));
+    const order = Array.from(haltonOrder(8, 8));
+    let at = 0;
+    for (const step of revealed) for (const pos of step.sort((a, b) => order.indexOf(a) - order.indexOf(b))) expect(pos).toBe(order[at++]);
+  });
+});
+
+describe('remasking sampler', () => {
+  it('re-masks revealed tokens but never a given one (inpainting), and ends with every token revealed', async () => {
+    const h = 8, w = 8, n = 64, batch = 4;
+    const x = new Int32Array(batch * n).fill(K);
+    const given = new Set<number>();
+    for (let b = 0; b < batch; b++) for (let i = 0; i < n; i++) if ((i * 7 + b) % 3 === 0) given.add(b * n + i);
+    for (const g of given) x[g] = 1;
+    let remasked = 0;
+    let prev = x.slice();
+    // temperature 3 draws many unlikely codes, the tokens the remasking goes back to
+    const out = await sampleTokens(fakeDenoiser(h, w), x, batch, {
+      steps: 16, sampler: 'remask', temperature: 3, seed: 11,
+      onStep: ({ tokens }) => {
+        for (const g of given) expect(tokens[g]).toBe(1);
+        tokens.forEach((v, i) => void (v === K && prev[i] !== K && remasked++));
+        prev = tokens.slice();
+      },
+    });
+    console.log(`re-masked ${remasked} tokens over 16 steps (cap η = ${REMASK_CAP})`);
+    expect(remasked).toBeGreaterThan(0);
+    expect(out.every((v) => v !== K)).toBe(true);
+    for (const g of given) expect(out[g]).toBe(1);
+  });
+
+  it('is in the sampler list with the others', () => {
+    expect(Object.keys(SAMPLERS)).toEqual(['random', 'confidence', 'halton', 'remask']);
   });
 });

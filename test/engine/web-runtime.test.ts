@@ -38,7 +38,7 @@ describe('onnxruntime-web', () => {
   // int8 linears), contrib ops that the web build must have too
   const prior = (inference: 'fp32' | 'int8' | null) => {
     const g = new Graph();
-    g.output('logits', transformer(new Scope(g, '', inference), g.input('tokens', [2, 16], 'int64'), { codebookSize: 32, blockSize: 16, dim: 32, layers: 2, heads: 4, causal: false }));
+    g.output('logits', transformer(new Scope(g, '', inference), g.input('tokens', [2, 16], 'int64'), { codebookSize: 32, blockSize: 16, dim: 32, layers: 2, heads: 4, causal: false, classes: 0 }));
     return g;
   };
   const params = ParamStore.init(prior(null), new Rng(1));

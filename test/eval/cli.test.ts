@@ -54,7 +54,7 @@ describe('unmask eval', () => {
   it('rejects an unknown schedule in one line', async () => {
     const r = await cli('eval', '--model', model, '--data', folder, '--out', join(dir, 'r'), '--schedule', 'random,greedy');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^unmask: option '--schedule <list>' argument 'random,greedy' is invalid. --schedule takes random, confidence \(comma-separated\), got 'greedy' — see 'unmask eval --help'\n$/);
+    expect(r.err).toMatch(/^unmask: option '--schedule <list>' argument 'random,greedy' is invalid. --schedule takes random, confidence, halton, remask \(comma-separated\), got 'greedy' — see 'unmask eval --help'\n$/);
   });
 
   it('fails in one line when the data does not match the model', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { imageGrid } from '../../data/images.ts';
 import { encodePng } from '../../data/png.ts';
 import { writeFileAtomic } from '../../engine/files.ts';
-import type { EvalReport, EvalResult, Quality } from '../evaluate.ts';
+import type { EvalReport, EvalResult, EvalRow, Quality } from '../evaluate.ts';
 import { lineChartPng } from './plot.ts';
 
 const f3 = (v: number) => v.toFixed(3);
@@ -18,13 +18,18 @@ function time(s: number): string {
   return s < 1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`;
 }
 
+/** A row's series: its order, and its guidance weight when class-conditional. */
+export function seriesName(row: Pick<EvalRow, 'schedule' | 'guidance'>): string {
+  return row.guidance === null ? row.schedule : `${row.schedule} (guidance ${row.guidance})`;
+}
+
 /** Facts read off the table mechanically; the committed report adds a person's reading. */
 function summary(r: EvalReport): string[] {
   const lines: string[] = [];
   const absorbing = r.rows.filter((row) => row.method === 'absorbing diffusion');
-  const schedules = [...new Set(absorbing.map((row) => row.schedule))];
+  const schedules = [...new Set(absorbing.map(seriesName))];
   for (const s of schedules) {
-    const rows = absorbing.filter((row) => row.schedule === s).sort((a, b) => a.steps - b.steps);
+    const rows = absorbing.filter((row) => seriesName(row) === s).sort((a, b) => a.steps - b.steps);
     const best = rows.reduce((a, b) => (b.fid < a.fid ? b : a));
     const knee = rows.find((row) => row.fid <= best.fid * 1.1)!;
     const most = rows[rows.length - 1];
@@ -33,14 +38,14 @@ function summary(r: EvalReport): string[] {
   }
   if (schedules.includes('random') && schedules.includes('confidence')) {
     const fewest = Math.min(...absorbing.map((row) => row.steps));
-    const at = (s: string) => absorbing.find((row) => row.schedule === s && row.steps === fewest);
+    const at = (s: string) => absorbing.find((row) => row.schedule === s && row.steps === fewest && row.guidance === absorbing[0].guidance);
     const [rnd, conf] = [at('random'), at('confidence')];
     if (rnd && conf) lines.push(`- At ${fewest} steps: confidence FID ${f2(conf.fid)} vs random ${f2(rnd.fid)}; precision ${f3(conf.precision)} vs ${f3(rnd.precision)}, recall ${f3(conf.recall)} vs ${f3(rnd.recall)}.`);
   }
   const ar = r.rows.find((row) => row.method !== 'absorbing diffusion');
   if (ar && absorbing.length) {
     const best = absorbing.reduce((a, b) => (b.fid < a.fid ? b : a));
-    lines.push(`- ${ar.method} (${ar.steps} steps): FID ${f2(ar.fid)}, ${time(ar.secondsPerImage)} per image; the best absorbing row (${best.schedule}, ${best.steps} steps) has FID ${f2(best.fid)} at ${time(best.secondsPerImage)}.`);
+    lines.push(`- ${ar.method} (${ar.steps} steps): FID ${f2(ar.fid)}, ${time(ar.secondsPerImage)} per image; the best absorbing row (${seriesName(best)}, ${best.steps} steps) has FID ${f2(best.fid)} at ${time(best.secondsPerImage)}.`);
   }
   lines.push(`- The VQGAN's reconstructions of the real images score FID ${f2(r.reconstruction.fid)}: the floor for any prior decoded by this VQGAN (up to the noise of n = ${r.setup.n}).`);
   return lines;
@@ -48,13 +53,14 @@ function summary(r: EvalReport): string[] {
 
 /** The results table in markdown: the reconstruction floor, then every measured row. */
 export function resultsTable(r: EvalReport, gridDir = ''): string {
-  const row = (name: string, steps: string, q: Quality, t: string, grid: string) =>
-    `| ${name} | ${steps} | ${f2(q.fid)} | ${f3(q.precision)} | ${f3(q.recall)} | ${f3(q.density)} | ${f3(q.coverage)} | ${t} | [grid](${gridDir}${grid}) |`;
+  const guided = r.rows.some((x) => x.guidance !== null);
+  const row = (name: string, steps: string, guidance: string, q: Quality, t: string, grid: string) =>
+    `| ${name} | ${steps} |${guided ? ` ${guidance} |` : ''} ${f2(q.fid)} | ${f3(q.precision)} | ${f3(q.recall)} | ${f3(q.density)} | ${f3(q.coverage)} | ${t} | [grid](${gridDir}${grid}) |`;
   return [
-    '| sampler | steps | FID ↓ | precision ↑ | recall ↑ | density | coverage ↑ | time / image | samples |',
-    '|---|---|---|---|---|---|---|---|---|',
-    row('VQGAN reconstruction (floor)', '–', r.reconstruction, '–', r.reconstruction.grid),
-    ...r.rows.map((x) => row(x.method === 'absorbing diffusion' ? x.schedule : x.method, String(x.steps), x, time(x.secondsPerImage), x.grid)),
+    `| sampler | steps |${guided ? ' guidance |' : ''} FID ↓ | precision ↑ | recall ↑ | density | coverage ↑ | time / image | samples |`,
+    `|---|---|${guided ? '---|' : ''}---|---|---|---|---|---|---|`,
+    row('VQGAN reconstruction (floor)', '–', '–', r.reconstruction, '–', r.reconstruction.grid),
+    ...r.rows.map((x) => row(x.method === 'absorbing diffusion' ? x.schedule : x.method, String(x.steps), x.guidance === null ? 'none' : String(x.guidance), x, time(x.secondsPerImage), x.grid)),
   ].join('\n');
 }
 
@@ -76,7 +82,7 @@ Quality and speed against sampling steps, the trade the paper measures (Bond-Tay
 ## Setup
 
 - Model: \`${s.model}\`: ${s.tokens} tokens per image from a codebook of ${s.codebookSize}; prior ${s.priorParameters.toLocaleString('en')} parameters.${s.autoregressive ? `\n- Autoregressive baseline: \`${s.autoregressive.source}\`, ${s.autoregressive.parameters.toLocaleString('en')} parameters.` : ''}
-- Samples: ${s.n} per row at temperature ${s.temperature}, in batches of ${s.batch} (batch b seeded ${s.seed} + b); prior in ${s.precision}.
+- Samples: ${s.n} per row at temperature ${s.temperature} (confidence order: choice temperature ${s.choiceTemperature}), in batches of ${s.batch} (batch b seeded ${s.seed} + b); prior in ${s.precision}.${r.rows.some((x) => x.guidance !== null) ? '\n- Class-conditional rows: sample i has the class of real image i (the data\'s class proportions), with classifier-free guidance of the stated weight; the baseline samples the same classes.' : ''}
 - Real images: ${s.reference}.
 - Features: ${s.features} (${s.featureDim}-d). FID: Fréchet distance of Gaussian fits; PRDC with k = ${s.k} (Naeem et al. 2020).
 - Time: wall-clock per image for sampling and decoding, after one untimed warm-up batch per row; ${s.machine}; ${s.date}.
@@ -130,9 +136,9 @@ export async function writeReport(dir: string, result: EvalResult): Promise<stri
   };
   const absorbing = r.rows.filter((x) => x.method === 'absorbing diffusion');
   const series = (metric: 'fid' | 'secondsPerImage') => [
-    ...[...new Set(absorbing.map((x) => x.schedule))].map((s) => ({
-      name: `${s} order`,
-      points: absorbing.filter((x) => x.schedule === s).map((x): [number, number] => [x.steps, x[metric]]),
+    ...[...new Set(absorbing.map(seriesName))].map((s) => ({
+      name: s.replace(/^(\w+)/, '$1 order'),
+      points: absorbing.filter((x) => seriesName(x) === s).map((x): [number, number] => [x.steps, x[metric]]),
     })),
     ...r.rows.filter((x) => x.method !== 'absorbing diffusion').map((x) => ({ name: x.method, points: [[x.steps, x[metric]] as [number, number]] })),
   ];
