@@ -12,12 +12,13 @@
 // to '<dir>.previous', renames the new one into place and deletes the old. A kill at any point leaves
 // either '<dir>' or '<dir>.previous' complete, and findCheckpoint/loadCheckpoint pick that one;
 // a stale '<dir>.partial' is never read and is cleared by the next save. One writer per directory.
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fsyncDir, writeFileAtomic, writeFileSynced } from './files.ts';
+import { fsError, readRegularFile } from './fs-errors.ts';
 import type { AdamState } from './optim.ts';
 import type { ParamStore } from './params.ts';
-import { type SafeMetadata, type SafeTensor, decodeSafetensors, encodeSafetensors, paramsFromTensors, paramsToTensors } from './safetensors.ts';
+import { type SafeMetadata, type SafeTensor, checkFinite, decodeSafetensors, encodeSafetensors, paramsFromTensors, paramsToTensors } from './safetensors.ts';
 import { UnmaskError, firstLine } from '../errors.ts';
 
 /** The fix for a checkpoint whose files do not fit together. */
@@ -66,12 +67,8 @@ export function samplingWeights(ck: Checkpoint): ParamStore {
 }
 
 function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`${path}: file not found`, 'the checkpoint is incomplete; copy it again or start a new run', { cause: e });
-    throw e;
-  }
+  if (!existsSync(path)) throw new CheckpointError(`${path}: file not found`, 'the checkpoint is incomplete; copy it again or start a new run');
+  return readRegularFile(path, 'a checkpoint file');
 }
 
 function readJson(path: string): unknown {
@@ -123,6 +120,7 @@ function optimizersFromTensors(path: string): Record<string, AdamState> {
     const parts = /^([^/]+)\/([mv])\/(.+)$/.exec(key);
     const state = parts ? out[parts[1]] : undefined;
     if (!parts || !state || t.dtype === 'I64') throw new CheckpointError(`${path}: unexpected tensor '${key}'`, DAMAGED);
+    checkFinite(t.data, key, path);
     state[parts[2] as 'm' | 'v'].set(parts[3], t.data);
   }
   for (const [opt, state] of Object.entries(out)) {
@@ -145,6 +143,12 @@ export function findCheckpoint(dir: string): string | null {
   return null;
 }
 
+/** Whether `dir` holds a training run: a checkpoint with optimizer state, which --resume needs and nothing may replace. */
+export function isTrainingRun(dir: string): boolean {
+  const at = findCheckpoint(dir);
+  return at !== null && existsSync(join(at, OPTIMIZER));
+}
+
 export function saveCheckpoint(dir: string, ckpt: Checkpoint): void {
   const partial = `${dir}.partial`;
   const previous = `${dir}.previous`;
@@ -156,18 +160,33 @@ export function saveCheckpoint(dir: string, ckpt: Checkpoint): void {
       throw new CheckpointError(`checkpoint file name '${name}' is reserved or not a plain file name`, `use a plain file name other than ${[...RESERVED].join(', ')}`);
     }
   }
-  rmSync(partial, { recursive: true, force: true });
-  mkdirSync(partial, { recursive: true });
-  writeFileSynced(join(partial, CONFIG), `${JSON.stringify(ckpt.config, null, 2)}\n`);
-  writeFileSynced(join(partial, PARAMS), encodeSafetensors(paramsToTensors(ckpt.params, ckpt.fp16 ? 'F16' : 'F32')));
+  // A checkpoint never holds NaN or ±∞: the last good one is worth more than a diverged one.
+  for (const [what, store] of [['params', ckpt.params], ['ema', ckpt.ema]] as const) {
+    for (const [name, p] of store?.map ?? []) {
+      if (!p.data.every(Number.isFinite)) throw new UnmaskError(`${dir}: not saved, tensor '${name}' of the ${what} holds NaN or infinite values`, 'the training diverged; resume from the last checkpoint with a lower learning rate');
+    }
+  }
+  const files: [string, Uint8Array | string][] = [
+    [CONFIG, `${JSON.stringify(ckpt.config, null, 2)}\n`],
+    [PARAMS, encodeSafetensors(paramsToTensors(ckpt.params, ckpt.fp16 ? 'F16' : 'F32'))],
+  ];
   if (ckpt.optimizers) {
     const { tensors, metadata } = optimizersToTensors(ckpt.optimizers, ckpt.params);
-    writeFileSynced(join(partial, OPTIMIZER), encodeSafetensors(tensors, metadata));
+    files.push([OPTIMIZER, encodeSafetensors(tensors, metadata)]);
   }
-  if (ckpt.ema) writeFileSynced(join(partial, EMA), encodeSafetensors(paramsToTensors(ckpt.ema, ckpt.fp16 ? 'F16' : 'F32')));
-  for (const [name, data] of Object.entries(ckpt.files ?? {})) writeFileSynced(join(partial, name), data);
-  writeFileSynced(join(partial, STATE), `${JSON.stringify(ckpt.state, null, 2)}\n`);
-  fsyncDir(partial);
+  if (ckpt.ema) files.push([EMA, encodeSafetensors(paramsToTensors(ckpt.ema, ckpt.fp16 ? 'F16' : 'F32'))]);
+  files.push(...Object.entries(ckpt.files ?? {}), [STATE, `${JSON.stringify(ckpt.state, null, 2)}\n`]);
+  rmSync(partial, { recursive: true, force: true });
+  try {
+    mkdirSync(partial, { recursive: true });
+    for (const [name, data] of files) writeFileSynced(join(partial, name), data);
+    fsyncDir(partial);
+  } catch (e) {
+    // A full disk or a read-only folder: no half-written checkpoint is left taking the space.
+    rmSync(partial, { recursive: true, force: true });
+    const bytes = files.reduce((sum, [, data]) => sum + (typeof data === 'string' ? Buffer.byteLength(data) : data.length), 0);
+    throw fsError(e, partial, 'write', bytes);
+  }
 
   if (isComplete(dir)) {
     rmSync(previous, { recursive: true, force: true });
@@ -180,14 +199,30 @@ export function saveCheckpoint(dir: string, ckpt: Checkpoint): void {
   rmSync(previous, { recursive: true, force: true });
 }
 
+/** state.json, checked: a step count ≥ 0 and an Rng state (four 32-bit words, and a cached normal deviate). */
+function checkState(raw: unknown, path: string): CheckpointState {
+  const fail = (problem: string): never => {
+    throw new UnmaskError(`${path}: ${problem}`, 'the checkpoint is damaged; restore state.json from a copy, or start a new run');
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not a JSON object');
+  const state = raw as { step?: unknown; rng?: unknown; extra?: unknown };
+  if (!Number.isSafeInteger(state.step) || (state.step as number) < 0) fail(`'step' is ${JSON.stringify(state.step)}, not a step count`);
+  if (state.rng !== undefined) {
+    const r = state.rng;
+    const word = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 32;
+    if (!Array.isArray(r) || (r.length !== 4 && r.length !== 5) || !r.slice(0, 4).every(word) || (r.length === 5 && !Number.isFinite(r[4]))) {
+      fail(`'rng' is ${JSON.stringify(r).slice(0, 60)}, not a generator state (four 32-bit words)`);
+    }
+  }
+  if (state.extra !== undefined && (typeof state.extra !== 'object' || state.extra === null || Array.isArray(state.extra))) fail("'extra' is not a JSON object");
+  return state as CheckpointState;
+}
+
 /** Loads the latest complete checkpoint saved to `dir` (see findCheckpoint). */
 export function loadCheckpoint(dir: string): Checkpoint {
   const at = findCheckpoint(dir);
   if (!at) throw new CheckpointError(`${dir}: no checkpoint here (no ${STATE})`, "pass a directory written by 'unmask train'");
-  const state = readJson(join(at, STATE)) as CheckpointState;
-  if (typeof state !== 'object' || state === null || !Number.isSafeInteger(state.step)) {
-    throw new CheckpointError(`${join(at, STATE)}: needs an integer 'step'`, DAMAGED);
-  }
+  const state = checkState(readJson(join(at, STATE)), join(at, STATE));
   const files: Record<string, Uint8Array> = {};
   for (const name of readdirSync(at)) {
     if (!RESERVED.has(name) && statSync(join(at, name)).isFile()) files[name] = new Uint8Array(readBytes(join(at, name)));

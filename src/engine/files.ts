@@ -3,6 +3,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UnmaskError, firstLine } from '../errors.ts';
+import { fsError } from './fs-errors.ts';
 
 /** Writes `path` and flushes it to disk before returning. */
 export function writeFileSynced(path: string, data: Uint8Array | string): void {
@@ -42,6 +43,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     fsyncDir(dir);
   } catch (e) {
     rmSync(temp, { force: true });
-    throw new UnmaskError(`${path}: cannot write (${firstLine(e)})`, 'check that the folder is writable and the disk has room', { cause: e });
+    const said = fsError(e, path, 'write', typeof data === 'string' ? Buffer.byteLength(data) : data.length);
+    throw said instanceof UnmaskError ? said : new UnmaskError(`${path}: cannot write (${firstLine(e)})`, 'check that the folder is writable and the disk has room', { cause: e });
   }
 }

@@ -3,7 +3,8 @@
 // node becomes primitives through F.* (onnx-import-ops.ts), so autodiff differentiates the network's
 // outputs with respect to its input like any other part of a training graph.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { checkInputFile } from './fs-errors.ts';
+import { existsSync, readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, GraphError, type Tensor, fmtShape } from './graph.ts';
 import { type NDArray, nd } from './ndarray.ts';
@@ -46,6 +47,7 @@ export function readOnnxModel(
   fix = 'give an .onnx file',
 ): { model: onnxProto.onnx.ModelProto; bytes: Uint8Array } {
   let bytes: Uint8Array;
+  if (existsSync(file)) checkInputFile(file, what);
   try {
     bytes = readFileSync(file);
   } catch (e) {

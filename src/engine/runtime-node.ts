@@ -1,6 +1,9 @@
-// onnxruntime-node behind the Runtime interface.
+// onnxruntime-node behind the Runtime interface. ONNX Runtime's own log lines (coloured "[E:onnxruntime:…]"
+// on stderr, beside the error it also throws) are switched off: what it has to say reaches the user
+// once, as our error. UNMASK_ORT_LOG=verbose|info|warning|error turns them back on for debugging.
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
+import { UnmaskError, firstLine } from '../errors.ts';
 import type { DType } from './graph.ts';
 import type { HostTensor, Runtime, RuntimeSession, SessionOptions } from './runtime.ts';
 
@@ -34,7 +37,12 @@ class NodeSession implements RuntimeSession {
   async run(feeds: Record<string, HostTensor>, outputs?: readonly string[]): Promise<Record<string, HostTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
-    const res = outputs ? await this.session.run(ortFeeds, outputs as string[]) : await this.session.run(ortFeeds);
+    let res: ort.InferenceSession.ReturnType;
+    try {
+      res = outputs ? await this.session.run(ortFeeds, outputs as string[]) : await this.session.run(ortFeeds);
+    } catch (e) {
+      throw ortError(e);
+    }
     const out: Record<string, HostTensor> = {};
     for (const [k, v] of Object.entries(res)) out[k] = fromOrt(v);
     return out;
@@ -45,16 +53,40 @@ class NodeSession implements RuntimeSession {
   }
 }
 
+const LEVELS = ['verbose', 'info', 'warning', 'error', 'fatal'] as const;
+
+/** ORT's log level: fatal only (nothing is printed for errors it also throws), unless UNMASK_ORT_LOG asks for more. */
+function logLevel(): (typeof LEVELS)[number] {
+  const asked = process.env.UNMASK_ORT_LOG as (typeof LEVELS)[number] | undefined;
+  return asked && LEVELS.includes(asked) ? asked : 'fatal';
+}
+
+/** An ORT failure: running out of memory is the user's to fix (a smaller job); anything else is a bug, named as ORT's. */
+function ortError(e: unknown): Error {
+  const message = firstLine(e);
+  if (/failed to allocate|bad_alloc|out of memory/i.test(message)) {
+    return new UnmaskError(`ONNX Runtime ran out of memory (${message})`, 'ask for less at once: fewer images (--n, --batch) or a smaller --size', { cause: e });
+  }
+  return new Error(`ONNX Runtime: ${message}`, { cause: e });
+}
+
 export const nodeRuntime: Runtime = {
   name: 'onnxruntime-node',
   async createSession(model: Uint8Array, opts: SessionOptions = {}) {
-    const session = await ort.InferenceSession.create(model, {
-      intraOpNumThreads: opts.threads ?? availableParallelism(),
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      ...(opts.spin === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
-    });
-    return new NodeSession(session);
+    const level = logLevel();
+    ort.env.logLevel = level;
+    try {
+      const session = await ort.InferenceSession.create(model, {
+        intraOpNumThreads: opts.threads ?? availableParallelism(),
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: LEVELS.indexOf(level) as 0 | 1 | 2 | 3 | 4,
+        ...(opts.spin === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+      });
+      return new NodeSession(session);
+    } catch (e) {
+      throw ortError(e);
+    }
   },
 };

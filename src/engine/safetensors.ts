@@ -3,8 +3,8 @@
 // padded with spaces to a multiple of 8, then the raw little-endian tensor bytes, offsets relative to
 // the end of the header. Pure bytes in and out (no file system), so the browser can use it too.
 // F16 is decoded to float32 and encoded with round-to-nearest-even.
-import { ParamStore } from './params.ts';
 import { UnmaskError } from '../errors.ts';
+import { ParamStore } from './params.ts';
 
 export type SafeDtype = 'F32' | 'F16' | 'I64';
 
@@ -150,14 +150,30 @@ export function paramsToTensors(store: ParamStore, dtype: 'F32' | 'F16' = 'F32')
   return out;
 }
 
-/** Float tensors into a ParamStore; integer tensors are refused, since parameters are float32. */
+/**
+ * Float tensors into a ParamStore; integer tensors are refused, since parameters are float32, and so
+ * are NaN or infinite values, which would sample one-token images and train on NaN without a word.
+ */
 export function paramsFromTensors(tensors: Record<string, SafeTensor>, source = 'safetensors data'): ParamStore {
   const store = new ParamStore();
   for (const [name, t] of Object.entries(tensors)) {
     if (t.dtype === 'I64') throw new SafetensorsError(`${source}: tensor '${name}' is I64`, 'parameters must be F32 or F16; save them as floats');
+    checkFinite(t.data, name, source);
     store.set(name, t.shape, t.data);
   }
   return store;
+}
+
+/** Refuses a tensor holding NaN or ±∞, naming it and how many values are bad. */
+export function checkFinite(data: Float32Array, name: string, source: string): void {
+  let bad = 0;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) bad++;
+  if (bad) {
+    throw new UnmaskError(
+      `${source}: tensor '${name}' holds ${bad} NaN or infinite value(s) of ${data.length}`,
+      'the weights are damaged (a training run that diverged, or a broken copy); use an earlier checkpoint or train again',
+    );
+  }
 }
 
 const f32 = new Float32Array(1);

@@ -9,7 +9,8 @@
 // row — a magic number, the protocol version 1001, system info, the dict (persistent ids carry one
 // more field, a view that is always None for tensors), the list of storage keys — then for each key in
 // that order its element count (int64) and its bytes. All data is little-endian.
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { checkInputFile } from '../engine/fs-errors.ts';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
@@ -76,6 +77,7 @@ export async function readTorchStateDict(path: string, label = path): Promise<To
     throw new TorchFileError(`${label}: ${problem}`, fix, { cause });
   };
   const head = new Uint8Array(4);
+  if (existsSync(path)) checkInputFile(path, 'a PyTorch checkpoint');
   try {
     const fd = openSync(path, 'r');
     try {

@@ -18,7 +18,7 @@ import { adamInit, adamUpdate, emaUpdate } from '../../src/engine/optim.ts';
 import { ParamStore } from '../../src/engine/params.ts';
 import { Rng } from '../../src/engine/rng.ts';
 
-const crash = vi.hoisted(() => ({ at: Number.POSITIVE_INFINITY, calls: 0 }));
+const crash = vi.hoisted(() => ({ at: Number.POSITIVE_INFINITY, calls: 0, code: undefined as string | undefined }));
 
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>();
@@ -34,7 +34,8 @@ vi.mock('node:fs', async (importOriginal) => {
     if (dies()) {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
       fs.writeFileSync(file, bytes.subarray(0, bytes.length >> 1));
-      throw new Error('simulated crash');
+      // With a code, the write fails as the system would (ENOSPC: a full disk) instead of the process dying.
+      throw crash.code ? Object.assign(new Error(`${crash.code}: simulated, write`), { code: crash.code }) : new Error('simulated crash');
     }
     fs.writeFileSync(file, data);
   };
@@ -222,6 +223,23 @@ describe('checkpoint directory', () => {
     }
     console.log(`save killed at each of ${outcomes.old + outcomes.new - 1} fs calls: ${outcomes.old} kept the old checkpoint, ${outcomes.new - 1} the new one`);
     expect(outcomes.old).toBeGreaterThan(5);
+  });
+
+  it('a full disk names the folder and the room needed, and leaves no partial checkpoint', () => {
+    const dir = freshDir();
+    const a = trained(2).ckpt;
+    saveCheckpoint(dir, a);
+    crash.calls = 0;
+    crash.at = 3; // rmSync of a stale .partial, mkdirSync, then the first write
+    crash.code = 'ENOSPC';
+    try {
+      expect(() => saveCheckpoint(dir, trained(4).ckpt)).toThrow(/\.partial: the disk is full \([\d.]+ (kB|bytes) needed, [\d.]+ [kMGT]?B(ytes)? free\) — free some space, or write to another disk$/);
+    } finally {
+      crash.at = Number.POSITIVE_INFINITY;
+      crash.code = undefined;
+    }
+    expect(existsSync(`${dir}.partial`)).toBe(false);
+    expectSame(loadCheckpoint(dir), a);
   });
 
   it('refuses to replace a directory that is not a checkpoint', () => {
