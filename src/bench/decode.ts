@@ -4,7 +4,7 @@
 import { Graph } from '../engine/graph.ts';
 import { ParamStore } from '../engine/params.ts';
 import { Rng } from '../engine/rng.ts';
-import { embedCodes, generator } from '../models/vqgan.ts';
+import { embedCodes, encoder, generator } from '../models/vqgan.ts';
 import { VQGAN_256 } from '../models/vqgan-config.ts';
 import { Scope } from '../nn/scope.ts';
 import { Tokenizer } from '../inference/tokenizer.ts';
@@ -23,6 +23,8 @@ export async function benchDecode(o: { batch: number; runs: number }): Promise<D
   const latent = c.imageSize / 2 ** (c.chMult.length - 1);
   const g = new Graph();
   const s = new Scope(g);
+  // A whole tokenizer's parameters (the encoder's too), as Tokenizer.fromParams checks; only the decoder runs.
+  encoder(s.sub('encoder'), g.input('x', [1, c.channels, c.imageSize, c.imageSize]), c);
   generator(s.sub('generator'), embedCodes(s.sub('quantize'), g.input('codes', [1, latent, latent], 'int64'), c), c);
   const tokenizer = Tokenizer.fromParams(c, ParamStore.init(g, new Rng(0)));
   const rng = new Rng(1);

@@ -121,6 +121,7 @@ export async function loadEmoji(size: 32 | 64, cacheDir = join(process.cwd(), '.
       read: (i, out, offset) => out.set(pixels.subarray(idx[i] * per, (idx[i] + 1) * per), offset),
       label: (i) => labels[idx[i]],
       classes: EMOJI_CATEGORIES,
+      preparation: { fit: 'fill', background: 1 },
     };
   };
   return { train: split(false), val: split(true) };

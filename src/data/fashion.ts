@@ -71,6 +71,8 @@ export function loadFashion(opts: FashionOptions = {}): FashionData {
     },
     label: (i) => i % 10,
     classes: FASHION_CLASSES,
+    // The 28-px images, padded with their own black background to 32 when asked.
+    preparation: { fit: 'contain', content: SIDE, background: 0 },
   });
   return { train: split('train', nTrain, FASHION_VAL_PER_CLASS), val: split('val', nVal, 0) };
 }

@@ -1,9 +1,26 @@
-// What training and evaluation need from a dataset: fixed-size CHW float images in [0, 1], by index.
+// What training and evaluation need from a dataset: fixed-size CHW float images in [0, 1], by index,
+// and how they were brought to that size.
+
+/**
+ * How a data set's images were brought to size×size, recorded in the model trained on them so that a
+ * user's image is prepared the same way (data/prepare.ts). Transparency is always composited on white.
+ */
+export interface ImagePreparation {
+  /** 'cover': scale the shorter side to `content` and centre-crop; 'contain': scale the longer side and pad; 'fill': stretch. */
+  fit: 'cover' | 'contain' | 'fill';
+  /** Side of the content square (default: the whole size); the rest is an equal border on every side. */
+  content?: number;
+  /** Value of padding and border, 0 (black) to 1 (white). */
+  background: number;
+}
+
 export interface ImageSet {
   readonly name: string;
   readonly channels: number;
   readonly size: number;
   readonly count: number;
+  /** How the images were fitted to size×size; without it, 'cover' on white (what a folder gets). */
+  readonly preparation?: ImagePreparation;
   /** Writes image i (C×size×size floats in [0, 1]) into `out` at `offset`. */
   read(i: number, out: Float32Array, offset: number): void;
   /** Class label of image i, where the dataset has labels. */

@@ -1,9 +1,10 @@
 // Images in and out of files, through sharp (libvips): any PNG/JPEG/WebP becomes an image (images.ts)
 // with the channel count the model wants (transparency composited on white, as the emoji data set is),
-// and an image (a grid of many, by imageGrid) becomes a PNG, written atomically.
-import { existsSync } from 'node:fs';
+// and an image (a grid of many, by imageGrid) becomes a PNG, JPEG or WebP file, written atomically.
 import sharp, { type OutputInfo } from 'sharp';
 import { writeFileAtomic } from '../engine/files.ts';
+import { checkInputFile } from '../engine/fs-errors.ts';
+import { imageFormatOf } from '../engine/outputs.ts';
 import { UnmaskError, firstLine } from '../errors.ts';
 import type { Images } from './images.ts';
 
@@ -22,7 +23,7 @@ export interface ReadImageOptions {
 /** Reads an image file. Errors name the file and say what to do, in one line. */
 export async function readImage(file: string, opts: ReadImageOptions): Promise<Images> {
   const { channels, size, fit = 'exact' } = opts;
-  if (!existsSync(file)) throw new UnmaskError(`${file}: no such file`, 'check the path');
+  checkInputFile(file, 'an image');
   let pipeline = sharp(file).autoOrient().flatten({ background: '#ffffff' });
   if (size && fit !== 'exact') pipeline = pipeline.resize(size.width, size.height, { fit, position: 'centre', kernel: 'lanczos3' });
   pipeline = pipeline.toColourspace(channels === 1 ? 'b-w' : 'srgb').removeAlpha();
@@ -40,24 +41,31 @@ export async function readImage(file: string, opts: ReadImageOptions): Promise<I
   return { n: 1, channels, height: info.height, width: info.width, data: hwcToChw(data, channels, info.height, info.width) };
 }
 
-/** Writes one image as a PNG (1 channel: greyscale, 3: RGB), through a temporary file and a rename. */
+/**
+ * Writes one image (1 channel: greyscale, 3: RGB) in the format its name asks for — .png, .jpg/.jpeg
+ * or .webp, so the bytes always match the name — through a temporary file and a rename.
+ */
 export async function writeImage(file: string, img: Images): Promise<void> {
-  writeFileAtomic(file, await encodePng(img));
+  writeFileAtomic(file, await encodeImage(img, imageFormatOf(file, 'the file name')));
 }
 
 /** PNG bytes of one image (1 channel: greyscale, 3: RGB), for callers that write files themselves. */
-export async function encodePng(img: Images): Promise<Buffer> {
+export function encodePng(img: Images): Promise<Buffer> {
+  return encodeImage(img, 'png');
+}
+
+/** Bytes of one image as PNG, JPEG (quality 95) or WebP (lossless). */
+export async function encodeImage(img: Images, format: 'png' | 'jpeg' | 'webp'): Promise<Buffer> {
   if (img.n !== 1) throw new UnmaskError(`encodePng: got ${img.n} images, one PNG holds one`, 'tile them into one with imageGrid');
   if (img.channels !== 1 && img.channels !== 3) throw new UnmaskError(`encodePng: can only write 1- or 3-channel images, got ${img.channels}`, 'give greyscale or RGB images');
   if (img.data.length !== img.channels * img.height * img.width) {
     throw new UnmaskError(`encodePng: image data has ${img.data.length} values, ${img.channels}×${img.height}×${img.width} expected`, 'give channels × height × width values');
   }
-  return sharp(chwToHwc(img), { raw: { width: img.width, height: img.height, channels: img.channels } })
-    .png()
-    .toBuffer();
+  const raw = sharp(chwToHwc(img), { raw: { width: img.width, height: img.height, channels: img.channels } });
+  return (format === 'png' ? raw.png() : format === 'jpeg' ? raw.jpeg({ quality: 95 }) : raw.webp({ lossless: true })).toBuffer();
 }
 
-function hwcToChw(bytes: Uint8Array, channels: number, height: number, width: number): Float32Array {
+export function hwcToChw(bytes: Uint8Array, channels: number, height: number, width: number): Float32Array {
   const px = height * width;
   const out = new Float32Array(channels * px);
   for (let i = 0; i < px; i++) for (let c = 0; c < channels; c++) out[c * px + i] = bytes[i * channels + c] / 255;

@@ -4,7 +4,8 @@
 // connected layer on the last convolution (D = `dim` values per image), as in the LeNet-style
 // classifiers used for FID on MNIST-like data. (A global-average-pooled head trained several times
 // slower at this size.)
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../engine/fs-errors.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
 import * as F from '../engine/api.ts';
@@ -141,8 +142,9 @@ export async function saveFeatureNet(dir: string, net: FeatureNet, info: Feature
 export function loadFeatureNet(dir: string): { net: FeatureNet; info: FeatureNetInfo } {
   const at = findCheckpoint(dir);
   if (!at) throw new EvalError(`${dir} is not a feature network (no state.json)`, `pass a run of 'unmask train features' or an .onnx file`);
-  const config = checkKind(JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')), FEATURES_KIND, dir);
-  const state = JSON.parse(readFileSync(join(at, 'state.json'), 'utf8')) as { extra: FeatureNetInfo };
+  const damaged = `retrain it with 'unmask train features'`;
+  const config = checkKind(readJsonFile(join(at, 'config.json'), 'a config file', damaged), FEATURES_KIND, dir);
+  const state = readJsonFile(join(at, 'state.json'), 'a state file', damaged) as { extra: FeatureNetInfo };
   const paramsFile = join(at, 'params.safetensors');
   if (!existsSync(paramsFile)) throw new EvalError(`${dir} has no params.safetensors`, `retrain it with 'unmask train features'`);
   return { net: new FeatureNet(parseFeatureNetConfig(config), loadParams(paramsFile), `unmask feature net ${dir}`), info: state.extra };

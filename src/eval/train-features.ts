@@ -4,6 +4,7 @@ import type { ImageSet } from '../data/image-set.ts';
 import { fillBatch } from '../data/image-set.ts';
 import * as F from '../engine/api.ts';
 import { findCheckpoint } from '../engine/checkpoint.ts';
+import { UnmaskError } from '../errors.ts';
 import { Graph } from '../engine/graph.ts';
 import { adamInit, adamUpdate } from '../engine/optim.ts';
 import { ParamStore } from '../engine/params.ts';
@@ -84,6 +85,7 @@ export async function trainFeatureNet(o: FeatureTrainOptions): Promise<TrainedFe
       at += c.batch;
       fillBatch(o.train, idx, xb);
       const r = await step.run({ images: xb, labels: batchLabels(o.train, idx, c.classes) }, params);
+      if (!Number.isFinite(r.loss)) throw new UnmaskError(`training the feature net diverged at step ${done + 1}: loss ${r.loss}; nothing was saved`, 'train again with a smaller --batch or another --seed');
       const lr = (c.lr * (1 + Math.cos((Math.PI * done) / o.steps))) / 2;
       adamUpdate(params, r.grads, adam, { lr });
       done++;

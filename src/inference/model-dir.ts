@@ -2,6 +2,8 @@
 // reading a model's files and loading it. The browser app fetches the same files over HTTP from
 // `unmask serve`, which sends exactly the ones `modelFilePaths` names, and calls UnmaskModel.fromFiles.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readRegularFile } from '../engine/fs-errors.ts';
+import { UnmaskError, firstLine } from '../errors.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findCheckpoint, loadParams, samplingWeightsFile } from '../engine/checkpoint.ts';
@@ -56,23 +58,49 @@ export function listModels(): ModelInfo[] {
     });
 }
 
-/** A tokenizer's config and weights: a VQGAN run's EMA weights, or the copy inside a complete model. */
-export function loadTokenizerWeights(nameOrPath: string): { config: VqganConfig; params: ParamStore } {
+/** A file of a model folder: missing means the folder is incomplete; a FIFO or folder in its place is refused. */
+function readModelFile(path: string): Buffer {
+  if (!existsSync(path)) throw new ModelError(`${path}: file not found`, 'the model directory is incomplete; export or copy it again');
+  return readRegularFile(path, 'a model file');
+}
+
+/** config.json as a JSON object with a kind. */
+function readConfig(path: string, dir: string): { kind?: string; tokenizer?: unknown } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readModelFile(path).toString('utf8'));
+  } catch (e) {
+    if (e instanceof UnmaskError) throw e;
+    throw new ModelError(`${path} is not valid JSON (${firstLine(e)})`, 'restore the model folder from a copy, or train it again', { cause: e });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelError(`${path} is not a JSON object`, `restore ${dir} from a copy, or train it again`);
+  return raw as { kind?: string; tokenizer?: unknown };
+}
+
+/**
+ * A tokenizer's config and weights: a VQGAN run's EMA weights, or the copy inside a complete model;
+ * `source` is the weights file, for errors.
+ */
+export function loadTokenizerWeights(nameOrPath: string): { config: VqganConfig; params: ParamStore; source: string } {
   const dir = resolveModel(nameOrPath);
   const at = findCheckpoint(dir)!;
-  const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string; tokenizer?: unknown };
-  if (raw.kind === VQGAN_KIND) return { config: parseVqganConfig(checkKind(raw, VQGAN_KIND, dir)), params: loadParams(samplingWeightsFile(at)) };
+  const raw = readConfig(join(at, 'config.json'), dir);
+  if (raw.kind === VQGAN_KIND) {
+    const weights = samplingWeightsFile(at);
+    return { config: parseVqganConfig(checkKind(raw, VQGAN_KIND, dir)), params: loadParams(weights), source: weights };
+  }
   if (raw.kind === PRIOR_KIND) {
-    const bytes = readFileSync(join(at, TOKENIZER_FILE));
-    return { config: parseVqganConfig(raw.tokenizer), params: paramsFromTensors(decodeSafetensors(new Uint8Array(bytes), join(at, TOKENIZER_FILE)).tensors) };
+    const file = join(at, TOKENIZER_FILE);
+    return { config: parseVqganConfig(raw.tokenizer), params: paramsFromTensors(decodeSafetensors(new Uint8Array(readModelFile(file)), file).tensors, file), source: file };
   }
   throw new ModelError(`${dir} is not an unmask model (kind '${raw.kind ?? 'none'}')`, 'pass a run of unmask train vqgan or train prior');
 }
 
 /** The tokenizer of a VQGAN run (its EMA weights) or of a complete model. */
 export function loadTokenizer(nameOrPath: string): Tokenizer {
-  const { config, params } = loadTokenizerWeights(nameOrPath);
-  return Tokenizer.fromParams(config, params);
+  const { config, params, source } = loadTokenizerWeights(nameOrPath);
+  // A VQGAN run without EMA weights keeps its discriminator beside the tokenizer.
+  return Tokenizer.fromParams(config, params, source, (name) => name.startsWith('disc.'));
 }
 
 export interface ModelFilePaths {
@@ -93,7 +121,7 @@ export function modelFilePaths(nameOrDir: string): ModelFilePaths {
   const dir = resolveModel(nameOrDir);
   const at = findCheckpoint(dir);
   if (!at) throw new ModelError(`${dir} is not an unmask model (no state.json)`, "pass a directory made by 'unmask train prior' or listed by 'unmask models'");
-  parseModelConfig(readFileSync(join(at, 'config.json'), 'utf8'), dir);
+  parseModelConfig(readModelFile(join(at, 'config.json')).toString('utf8'), dir);
   const card = join(at, 'model-card.md');
   return {
     dir,
@@ -106,10 +134,7 @@ export function modelFilePaths(nameOrDir: string): ModelFilePaths {
 
 export function readModelDir(nameOrDir: string): { dir: string; files: ModelFiles } {
   const p = modelFilePaths(nameOrDir);
-  const read = (path: string): Buffer => {
-    if (!existsSync(path)) throw new ModelError(`${path}: file not found`, 'the model directory is incomplete; export or copy it again');
-    return readFileSync(path);
-  };
+  const read = readModelFile;
   return {
     dir: p.dir,
     files: {

@@ -16,6 +16,7 @@ import { transformerHead, transformerHidden } from '../models/transformer.ts';
 import { AutoregressiveSampler } from './autoregressive.ts';
 import { type ModelFiles, ModelError, TOKENIZER_FILE, parseModelConfig } from './model-format.ts';
 import { Tokenizer } from './tokenizer.ts';
+import { checkWeights, priorShapes } from './weights-check.ts';
 
 export interface DenoiserOptions {
   /** Most grids per session run (default 16). */
@@ -170,8 +171,10 @@ export class UnmaskModel {
       const label = `${source} (${what})`;
       return paramsFromTensors(decodeSafetensors(bytes, label).tensors, label);
     };
-    const tokenizer = Tokenizer.fromParams(vq, params(files.tokenizer, TOKENIZER_FILE));
-    return new UnmaskModel(source, tokenizer, prior, params(files.weights, 'prior weights'), files.card ?? null);
+    const tokenizer = Tokenizer.fromParams(vq, params(files.tokenizer, TOKENIZER_FILE), `${source} (${TOKENIZER_FILE})`);
+    const priorParams = params(files.weights, 'prior weights');
+    checkWeights(priorParams, priorShapes(prior), `${source} (prior weights)`);
+    return new UnmaskModel(source, tokenizer, prior, priorParams, files.card ?? null);
   }
 
   /** Class names of a class-conditional model (empty when unconditional); label i is classes[i]. */

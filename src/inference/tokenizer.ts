@@ -8,6 +8,7 @@ import { Scope } from '../nn/scope.ts';
 import { LOG_SIGMA_PARAM, codebook, embedCodes, encoder, gaussianNll, generator, nearestCode, probabilisticGenerator } from '../models/vqgan.ts';
 import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
 import { ModelError } from './model-format.ts';
+import { checkWeights, tokenizerShapes } from './weights-check.ts';
 
 /** Most images per session run (the last chunk is padded up to a power of two). */
 export const CHUNK = 16;
@@ -27,7 +28,12 @@ export class Tokenizer {
     private params: ParamStore,
   ) {}
 
-  static fromParams(config: VqganConfig, params: ParamStore): Tokenizer {
+  /**
+   * A tokenizer over `params`, after checking they are the ones `config` declares; `source` names them
+   * in errors, and tensors for which `ignore` is true may ride along (a VQGAN run's discriminator).
+   */
+  static fromParams(config: VqganConfig, params: ParamStore, source = 'the tokenizer weights', ignore?: (name: string) => boolean): Tokenizer {
+    checkWeights(params, tokenizerShapes(config, params.has(LOG_SIGMA_PARAM)), source, ignore);
     return new Tokenizer(config, params);
   }
 

@@ -3,7 +3,8 @@
 // absorbing_ema_<step>.th), with its hyperparameters in hparams.json. PyTorch loads them with
 // torch.load and load_state_dict; a model trained here can go on training on GPUs there, and come back
 // through `unmask import`.
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { readJsonFile } from '../engine/fs-errors.ts';
 import { join } from 'node:path';
 import { findCheckpoint, loadParams, samplingWeightsFile } from '../engine/checkpoint.ts';
 import { writeFileAtomic } from '../engine/files.ts';
@@ -29,8 +30,9 @@ export async function exportReference(nameOrDir: string, out: string): Promise<R
   if (existsSync(out) && (!statSync(out).isDirectory() || readdirSync(out).length > 0)) {
     throw new InteropError(`${out} already exists`, `choose a new --out directory (export never overwrites)`);
   }
-  const raw = JSON.parse(readFileSync(join(at, 'config.json'), 'utf8')) as { kind?: string; prior?: unknown; tokenizer?: unknown };
-  const step = (JSON.parse(readFileSync(join(at, 'state.json'), 'utf8')) as { step: number }).step;
+  const damaged = 'the model folder is damaged; restore it from a copy';
+  const raw = readJsonFile(join(at, 'config.json'), 'a config file', damaged) as { kind?: string; prior?: unknown; tokenizer?: unknown };
+  const step = (readJsonFile(join(at, 'state.json'), 'a state file', damaged) as { step: number }).step;
   let vq: VqganConfig;
   let vqParams: ParamStore;
   let prior: { config: PriorConfig; params: ParamStore } | null = null;

@@ -46,6 +46,19 @@ export const VqganConfigSchema = z
     deadCodeSteps: z.number().int().min(0).default(100),
     lr: z.number().positive().default(4.5e-6 * 4),
     batch: z.number().int().min(1).default(4),
+    /**
+     * How the training images were brought to imageSize×imageSize, so that a user's image is prepared
+     * the same way before it is encoded (data/prepare.ts). Set from the data set when training starts;
+     * model folders written before it was recorded read as 'cover' on white, as they were then fitted.
+     */
+    input: z
+      .object({
+        fit: z.enum(['cover', 'contain', 'fill']),
+        content: z.number().int().min(1).optional(),
+        background: z.number().min(0).max(1),
+      })
+      .strict()
+      .default({ fit: 'cover', background: 1 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -56,6 +69,9 @@ export const VqganConfigSchema = z
     // L stride-2 convs, then two 4×4 stride-1 convs that each lose a pixel: the PatchGAN must keep ≥ 1.
     if (c.imageSize / 2 ** c.discLayers < 3) {
       ctx.addIssue({ code: 'custom', path: ['discLayers'], message: `${c.discLayers} discriminator layers are too many for ${c.imageSize}-px images (need imageSize / 2^discLayers ≥ 3)` });
+    }
+    if (c.input.content !== undefined && (c.input.content > c.imageSize || (c.imageSize - c.input.content) % 2)) {
+      ctx.addIssue({ code: 'custom', path: ['input', 'content'], message: `must be at most imageSize (${c.imageSize}) and leave an even border` });
     }
     for (const m of c.chMult) {
       if ((c.nf * m) % 32 !== 0) ctx.addIssue({ code: 'custom', path: ['nf'], message: `nf·chMult (${c.nf * m}) must be a multiple of 32 for GroupNorm(32)` });

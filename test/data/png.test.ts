@@ -87,7 +87,7 @@ describe('png', () => {
 
   it('says in one line which file is unreadable and what to do', async () => {
     const missing = join(dir, 'missing.png');
-    await expect(readImage(missing, { channels: 3 })).rejects.toThrow(`${missing}: no such file — check the path`);
+    await expect(readImage(missing, { channels: 3 })).rejects.toThrow(`${missing}: no such file or folder — check the path`);
     const junk = join(dir, 'junk.png');
     writeFileSync(junk, 'this is not an image');
     const err = await readImage(junk, { channels: 3 }).catch((e: Error) => e);
