@@ -15,7 +15,8 @@ import { Tokenizer } from '../inference/tokenizer.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
 import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
 import { concatLatents, encodeDataset, tokenizerHash } from './latents.ts';
-import { RunError } from './run-vqgan.ts';
+import { RunError, checkFiniteStep } from './run-vqgan.ts';
+import { checkMemory } from '../engine/limits.ts';
 import { AutoregressiveTrainer } from './train-autoregressive.ts';
 import { type PriorStepInfo, PriorTrainer, type PriorTrainState, initPriorState, loadPriorCheckpoint, savePriorCheckpoint } from './train-prior.ts';
 
@@ -31,6 +32,11 @@ export interface PriorRunOptions {
   vqgan?: string;
   /** Prior settings other than codebookSize and latent (which come from the tokenizer). */
   config: Partial<PriorConfig>;
+  /**
+   * Settings the user gave explicitly; on resume, the training-schedule ones among them replace the
+   * checkpoint's, and any other that differs from the checkpoint is refused (never silently ignored).
+   */
+  overrides?: Partial<PriorConfig>;
   train: ImageSet;
   val: ImageSet;
   steps: number;
@@ -47,6 +53,7 @@ export interface PriorRunOptions {
   dataCredit: string;
   stop?: { requested: boolean };
   onStart?: (info: { step: number; steps: number; resumed: boolean; parameters: number }) => void;
+  /** Images encoded so far of all training and validation images (cached ones count as done at once). */
   onEncode?: (done: number, total: number) => void;
   onStep?: (info: PriorStepInfo & { steps: number }) => void;
   onCheckpoint?: (info: PriorEval & { dir: string; metric: 'ELBO' | 'NLL' }) => void;
@@ -68,7 +75,8 @@ function open(o: PriorRunOptions): Opened {
     if (!o.resume) throw new RunError(`${o.out} already holds a training run`, 'pass --resume to continue it, or choose another --out');
     const r = loadPriorCheckpoint(o.out);
     const extra = r.extra as { history?: PriorEval[]; seconds?: number };
-    return { config: r.prior, tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams), tokenizerConfig: r.tokenizer, tokenizerParams: r.tokenizerParams, state: r.state, resumed: true, history: extra.history ?? [], seconds: extra.seconds ?? 0 };
+    const config = withScheduleOverrides(r.prior, o.overrides ?? {});
+    return { config, tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams, `${o.out} (tokenizer)`), tokenizerConfig: r.tokenizer, tokenizerParams: r.tokenizerParams, state: r.state, resumed: true, history: extra.history ?? [], seconds: extra.seconds ?? 0 };
   }
   if (!o.vqgan) throw new RunError('a new prior needs a tokenizer', 'pass --vqgan: a run of unmask train vqgan, or a model (embedded name or directory) whose tokenizer to reuse');
   const vq = loadTokenizerWeights(o.vqgan);
@@ -88,16 +96,50 @@ function open(o: PriorRunOptions): Opened {
   };
 }
 
+/** Settings that may change when a run resumes (the architecture, objective and batch may not). */
+const SCHEDULE_KEYS = ['lr', 'warmup', 'emaDecay', 'gradClip'] as const;
+
+function withScheduleOverrides(config: PriorConfig, overrides: Partial<PriorConfig>): PriorConfig {
+  const out = { ...config };
+  for (const [k, v] of Object.entries(overrides)) {
+    if ((SCHEDULE_KEYS as readonly string[]).includes(k)) Object.assign(out, { [k]: v });
+    else if (JSON.stringify(v) !== JSON.stringify(config[k as keyof PriorConfig])) {
+      throw new RunError(`cannot change ${k} to ${JSON.stringify(v)} when resuming (the run has ${JSON.stringify(config[k as keyof PriorConfig])})`, `only ${SCHEDULE_KEYS.join(', ')} may change; drop that flag, or start a new run in another --out`);
+    }
+  }
+  return parsePriorConfig(out);
+}
+
+/**
+ * A lower bound on a training step's memory: per grid and layer, the activations kept for the backward
+ * pass (about 12 of width d per token) and the attention maps; the weights, gradients and Adam moments.
+ */
+function trainingBytes(c: PriorConfig, params: number): number {
+  const n = c.latent * c.latent;
+  return 4 * (c.batch * c.layers * (12 * n * c.dim + 2 * c.heads * n * n) + 4 * params);
+}
+
 export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainState> {
   const run = open(o);
+  checkMemory(trainingBytes(run.config, run.state.params.count()), `training this prior at batch ${run.config.batch}`, 'use a smaller --batch');
   const vq = run.tokenizerConfig;
   if (o.train.channels !== vq.channels || o.train.size !== vq.imageSize) {
     throw new RunError(`the data is ${o.train.size}×${o.train.size} with ${o.train.channels} channel(s) but the tokenizer takes ${vq.imageSize}×${vq.imageSize} with ${vq.channels}`, 'use the data the tokenizer was trained on');
   }
   const key = tokenizerHash(vq, run.tokenizerParams);
   const sets = run.config.flip ? [o.train, mirroredSet(o.train)] : [o.train];
-  const train = concatLatents(await sequential(sets.map((set) => () => encodeDataset(run.tokenizer, key, set, o.cacheDir, o.onEncode))));
-  const valAll = await encodeDataset(run.tokenizer, key, o.val, o.cacheDir, o.onEncode);
+  // Progress counts the images encoded of every set together; a cached set counts as done at once.
+  const all = [...sets, o.val].reduce((n, s) => n + s.count, 0);
+  let before = 0;
+  const encode = (set: ImageSet) => async () => {
+    const start = before;
+    const latents = await encodeDataset(run.tokenizer, key, set, o.cacheDir, (done) => o.onEncode?.(start + done, all));
+    before += set.count;
+    o.onEncode?.(before, all);
+    return latents;
+  };
+  const train = concatLatents(await sequential(sets.map(encode)));
+  const valAll = await encode(o.val)();
   const nVal = Math.min(o.valLatents, valAll.count);
   const n = run.config.latent * run.config.latent;
   const val: LatentSet = { count: nVal, tokens: valAll.tokens.subarray(0, nVal * n) };
@@ -108,6 +150,7 @@ export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainSt
       const t0 = performance.now();
       const info = await trainer.step();
       run.seconds += (performance.now() - t0) / 1000;
+      checkFiniteStep(o.out, run.state.step, { loss: info.loss, 'gradient norm': info.gradNorm }, run.history.at(-1)?.step, 'a lower --lr');
       o.onStep?.({ ...info, steps: o.steps });
       const last = run.state.step >= o.steps || o.stop?.requested;
       if (run.state.step % o.checkpointEvery === 0 || last) {
@@ -134,6 +177,7 @@ async function checkpoint(o: PriorRunOptions, run: Opened, val: LatentSet): Prom
   const s = run.state;
   const elbo = run.config.causal ? await validationNll(run.config, s.ema, val) : await validationElbo(run.config, s.ema, val, elboTimes(run.config.latent ** 2, o.elboTimes), 1234);
   const result: PriorEval = { step: s.step, elbo };
+  checkFiniteStep(o.out, s.step, { [`validation ${run.config.causal ? 'NLL' : 'ELBO'}`]: elbo }, run.history.at(-1)?.step, 'a lower --lr');
   run.history = [...run.history.filter((h) => h.step !== s.step), result];
   const model = new UnmaskModel(o.out, run.tokenizer, run.config, s.ema, null);
   const samples = await generate(model, { n: 16, steps: Math.min(o.sampleSteps, run.config.latent ** 2), temperature: 0.9, seed: 0 });

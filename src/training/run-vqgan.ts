@@ -9,6 +9,7 @@ import { type VqganConfig, latentSize, parseVqganConfig } from '../models/vqgan-
 import { perplexity, initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganEval, type VqganStepInfo, VqganTrainer, type VqganTrainState } from './train-vqgan.ts';
 import { psnr } from '../inference/tokenizer.ts';
 import { UnmaskError } from '../errors.ts';
+import { checkMemory } from '../engine/limits.ts';
 
 export interface VqganRunOptions {
   out: string;
@@ -38,6 +39,23 @@ export interface VqganRunOptions {
 export class RunError extends UnmaskError {
   override name = 'RunError';
 }
+
+/**
+ * Stops a run whose step produced NaN or ±∞ (a diverged run): nothing more is saved, so the last
+ * checkpoint (`lastSaved`, if any) stays the run's state, and the error names the step.
+ */
+export function checkFiniteStep(out: string, step: number, values: Record<string, number | undefined>, lastSaved: number | undefined, lowerLr: string): void {
+  const bad = Object.entries(values).filter(([, v]) => v !== undefined && !Number.isFinite(v));
+  if (!bad.length) return;
+  const kept = lastSaved === undefined ? 'no checkpoint was saved before it' : `the checkpoint of step ${lastSaved} in ${out} is kept`;
+  throw new UnmaskError(
+    `training diverged at step ${step}: ${bad.map(([k, v]) => `${k} ${v}`).join(', ')}; stopped without saving, ${kept}`,
+    lastSaved === undefined ? `start again with ${lowerLr}` : `resume with --resume and ${lowerLr}, or start again`,
+  );
+}
+
+/** How a VQGAN run's learning rate is lowered. */
+const LOWER_LR = "a lower learning rate ('lr' in --config)";
 
 /** Opens the run: a fresh state, or the checkpoint in `out` when resuming. */
 function open(o: VqganRunOptions): { config: VqganConfig; state: VqganTrainState; resumed: boolean } {
@@ -85,14 +103,24 @@ function withScheduleOverrides(config: VqganConfig, overrides: Partial<VqganConf
   return parseVqganConfig(out);
 }
 
+/**
+ * A lower bound on a training step's memory: per image, about 16 activations of the first level's
+ * width at full resolution kept for the backward pass; the weights with their gradients and two Adam moments.
+ */
+function trainingBytes(c: VqganConfig, params: number): number {
+  return 4 * (c.batch * c.imageSize ** 2 * c.nf * c.chMult[0] * 16 + 4 * params);
+}
+
 export async function runVqganTraining(o: VqganRunOptions): Promise<VqganTrainState> {
   const { config, state, resumed } = open(o);
   checkData(o, config);
+  checkMemory(trainingBytes(config, state.params.count()), `training this VQGAN at batch ${config.batch}`, "use a smaller --batch (or 'batch' in --config)");
   const trainer = new VqganTrainer(config, state, o.train, { flip: o.flip });
   o.onStart?.({ step: state.step, steps: o.steps, resumed, parameters: state.params.count() });
   try {
     while (state.step < o.steps) {
       const info = await trainer.step();
+      checkFiniteStep(o.out, state.step, { rec: info.rec, codebook: info.codebook, perceptual: info.perceptual, gan: info.gan, 'discriminator loss': info.discLoss }, state.history.at(-1)?.step, LOWER_LR);
       o.onStep?.({ ...info, steps: o.steps });
       const last = state.step >= o.steps || o.stop?.requested;
       if (state.step % o.checkpointEvery === 0 || last) await checkpoint(o, config, trainer);
@@ -121,6 +149,7 @@ async function checkpoint(o: VqganRunOptions, config: VqganConfig, trainer: Vqga
     codesUsed: used / config.codebookSize,
     perplexity: perplexity(codes, config.codebookSize),
   };
+  checkFiniteStep(o.out, s.step, { 'validation PSNR': result.psnr }, s.history.at(-1)?.step, LOWER_LR);
   s.history = [...s.history.filter((h) => h.step !== s.step), result];
   const show = Math.min(8, n);
   const first = (data: Float32Array) => ({ n: show, channels: config.channels, height: config.imageSize, width: config.imageSize, data: data.subarray(0, show * per) });

@@ -19,6 +19,9 @@ import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { transformer } from '../models/transformer.ts';
 import { UnmaskError } from '../errors.ts';
 import { ModelError, PRIOR_KIND, TOKENIZER_FILE, checkKind } from '../inference/model-format.ts';
+import { checkWeights, priorShapes } from '../inference/weights-check.ts';
+import { z } from 'zod';
+import { parseExtra } from './train-vqgan.ts';
 
 /** A training batch's labels: the grids' own, each replaced by the null label C with probability labelDropout. */
 export function batchLabels(c: PriorConfig, data: LatentSet, indices: ArrayLike<number>, rng: Rng): BigInt64Array {
@@ -152,6 +155,17 @@ export function savePriorCheckpoint(
   });
 }
 
+/** state.json's extra of a prior run: the time sampler's statistics (one per t = 0..N) and the run's history. */
+const PriorExtra = (times: number) =>
+  z
+    .object({
+      sqEma: z.array(z.number().min(0)).length(times).optional(),
+      counts: z.array(z.number().int().min(0)).length(times).optional(),
+      history: z.array(z.object({ step: z.number().int().min(0), elbo: z.number() })).optional(),
+      seconds: z.number().min(0).optional(),
+    })
+    .loose();
+
 /** Reads a prior checkpoint to resume training. */
 export function loadPriorCheckpoint(dir: string): { prior: PriorConfig; tokenizer: VqganConfig; tokenizerParams: ParamStore; state: PriorTrainState; extra: object } {
   const ck = loadCheckpoint(dir);
@@ -161,8 +175,10 @@ export function loadPriorCheckpoint(dir: string): { prior: PriorConfig; tokenize
   if (!opt || !ck.ema) throw new UnmaskError(`${dir} holds no optimizer state (an exported model?)`, 'train a new run instead of --resume');
   const bytes = ck.files?.[TOKENIZER_FILE];
   if (!bytes) throw new ModelError(`${dir} has no ${TOKENIZER_FILE}`, 'the run is incomplete; copy it again or train a new one');
+  checkWeights(ck.params, priorShapes(prior), `${dir} (params)`);
+  checkWeights(ck.ema, priorShapes(prior), `${dir} (EMA weights)`);
   const times = new TimeSampler(prior.latent * prior.latent, prior.timeSampling);
-  const extra = (ck.state.extra ?? {}) as { sqEma?: number[]; counts?: number[] };
+  const extra = parseExtra(PriorExtra(times.T + 1), ck.state.extra, dir);
   if (extra.sqEma) times.sqEma.set(extra.sqEma);
   if (extra.counts) times.counts.set(extra.counts);
   return {

@@ -14,6 +14,8 @@ import { type VqganConfig, parseVqganConfig } from '../models/vqgan-config.ts';
 import { UnmaskError } from '../errors.ts';
 import { VQGAN_KIND, checkKind } from '../inference/model-format.ts';
 import { Tokenizer } from '../inference/tokenizer.ts';
+import { checkWeights, tokenizerShapes } from '../inference/weights-check.ts';
+import { z } from 'zod';
 
 export interface VqganTrainState {
   step: number;
@@ -95,13 +97,37 @@ export function saveVqganCheckpoint(dir: string, c: VqganConfig, s: VqganTrainSt
   });
 }
 
+/** state.json's extra of a VQGAN run. */
+const VqganExtra = (codes: number) =>
+  z
+    .object({
+      lastUsed: z.array(z.number().int()).length(codes).optional(),
+      reinitialised: z.number().int().min(0).optional(),
+      seconds: z.number().min(0).optional(),
+      history: z.array(z.object({ step: z.number().int().min(0), psnr: z.number(), codesUsed: z.number(), perplexity: z.number() })).optional(),
+      perceptualSha256: z.string().optional(),
+    })
+    .loose();
+
+/** A run's state.json 'extra', checked against `schema` (a damaged file is named, not half-read). */
+export function parseExtra<S extends z.ZodType>(schema: S, raw: unknown, dir: string): z.output<S> {
+  const r = schema.safeParse(raw ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new UnmaskError(`${dir}/state.json: extra.${issue.path.join('.')}: ${issue.message}`, 'the checkpoint is damaged; restore state.json from a copy, or start a new run');
+  }
+  return r.data;
+}
+
 /** Reads a VQGAN checkpoint directory to resume training from it. */
 export function loadVqganCheckpoint(dir: string): { config: VqganConfig; state: VqganTrainState } {
   const ck = loadCheckpoint(dir);
   const config = vqganConfigOf(ck.config, dir);
   const { ae, disc } = ck.optimizers ?? {};
   if (!ae || !disc || !ck.ema) throw new UnmaskError(`${dir} holds no optimizer state (an exported model?)`, 'train a new run instead of --resume');
-  const extra = (ck.state.extra ?? {}) as { lastUsed?: number[]; reinitialised?: number; seconds?: number; history?: VqganEval[]; perceptualSha256?: string };
+  checkWeights(ck.ema, tokenizerShapes(config), `${dir} (EMA weights)`);
+  checkWeights(ck.params, tokenizerShapes(config), `${dir} (params)`, (name) => name.startsWith('disc.'));
+  const extra = parseExtra(VqganExtra(config.codebookSize), ck.state.extra, dir);
   return {
     config,
     state: {
