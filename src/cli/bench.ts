@@ -1,7 +1,7 @@
 // `unmask bench …`: the library's benchmarks, printed as a table of medians (with the ratio to a
 // PyTorch run of the same cases when given one) or as JSON lines.
 import { existsSync, readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { benchDecode } from '../bench/decode.ts';
 import { type BenchCase, benchEngine } from '../bench/engine.ts';
@@ -11,6 +11,10 @@ import { type RunTiming, benchWeb, median } from '../bench/web.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { PRECISIONS, type Precision } from '../engine/quantize.ts';
 import { listModels } from '../inference/model-dir.ts';
+import { checkInputFile } from '../engine/fs-errors.ts';
+import { checkMemory } from '../engine/limits.ts';
+import { decoderCost } from '../inference/budget.ts';
+import { VQGAN_256, VQGAN_PRESETS } from '../models/vqgan-config.ts';
 import { int } from './parse.ts';
 import { servedModels } from './serve.ts';
 import { UnmaskError } from '../errors.ts';
@@ -21,7 +25,7 @@ export function registerBench(program: Command): void {
     .command('engine')
     .description('engine cases: conv 3×3 64→64 forward+backward, transformer block forward+backward, block forward')
     .option('--json', 'one JSON object per line: {"case", "ms", "runs"}')
-    .option('--runs <n>', 'timed runs per case, at least 5 (default 10)', parseRuns)
+    .option('--runs <n>', 'timed runs per case, at least 5 (default 10)', int('--runs', 5))
     .option('--reference <file>', 'JSON lines from bench/pytorch_engine.py, to print the ratio to PyTorch')
     .action(async (opts: { json?: boolean; runs?: number; reference?: string }) => {
       const reference = opts.reference ? readReference(opts.reference) : undefined;
@@ -56,6 +60,9 @@ export function registerBench(program: Command): void {
     .option('--causal', 'the autoregressive baseline instead: N key/value-cached steps (--steps and --schedule do not apply)')
     .option('--json', 'one JSON object with a seconds_per_image field')
     .action(async (o: { layers: number; dim: number; heads: number; tokens: number; codebook: number; batch: number; steps: number; schedule: string; runs: number; precision: Precision; causal?: boolean; json?: boolean }) => {
+      // The batch's logits (three copies on the host) and a chunk's attention maps, in float32.
+      const bytes = 4 * (3 * o.batch * o.tokens * (o.codebook + 1) + 2 * 16 * o.heads * o.tokens ** 2 + 12 * o.layers * o.dim ** 2);
+      checkMemory(bytes, `bench sample at batch ${o.batch}, ${o.tokens} tokens, codebook ${o.codebook}`, 'use a smaller --batch, --tokens or --codebook');
       if (o.causal) {
         if (!o.json) process.stderr.write('building sessions, then sampling left to right…\n');
         const r = await benchSampleAutoregressive(o);
@@ -82,6 +89,7 @@ export function registerBench(program: Command): void {
     .option('--json', 'one JSON object: {"case", "batch", "ms", "ms_per_image", "runs"}')
     .action(async (o: { batch: number; runs: number; reference?: string; json?: boolean }) => {
       const ref = o.reference ? readReference(o.reference, 'bench/pytorch_decode.py').get('decode_256') : undefined;
+      checkMemory(o.batch * decoderCost(VQGAN_256, 16, 16).bytes, `bench decode at batch ${o.batch}`, 'use a smaller --batch');
       if (!o.json) process.stderr.write('building the decoder session, then timing decodes…\n');
       const r = await benchDecode(o);
       const line = ref === undefined ? { ...r, ms: round3(r.ms) } : { ...r, ms: round3(r.ms), reference_ms: round3(ref), ratio: round3(r.ms / ref) };
@@ -103,6 +111,9 @@ export function registerBench(program: Command): void {
     .action(async (o: { config: 'fashion' | 'emoji'; batch: number; runs: number; reference?: string; json?: boolean }) => {
       const ref = o.reference ? readReference(o.reference, 'bench/pytorch_vqgan.py --bench').get(`vqgan_train_step:${o.config}`) : undefined;
       if (o.reference && ref === undefined) throw new UnmaskError(`${o.reference}: no vqgan_train_step line for config ${o.config}`, `run bench/pytorch_vqgan.py --bench --config ${o.config}`);
+      // About 16 full-resolution activations per image kept for the backward pass (as training estimates).
+      const preset = VQGAN_PRESETS[o.config];
+      checkMemory(4 * o.batch * preset.imageSize! ** 2 * preset.nf! * 16, `bench vqgan at batch ${o.batch}`, 'use a smaller --batch');
       if (!o.json) process.stderr.write('building the training graph and session, then timing steps…\n');
       const r = await benchVqgan({ config: o.config, batch: o.batch, runs: o.runs });
       const line = ref === undefined ? { ...r, ms: round3(r.ms) } : { ...r, ms: round3(r.ms), reference_ms: round3(ref), ratio: round3(r.ms / ref) };
@@ -157,17 +168,12 @@ export function registerBench(program: Command): void {
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-function parseRuns(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 5) throw new InvalidArgumentError('It must be a whole number, at least 5.');
-  return n;
-}
-
 const ReferenceLine = z.object({ case: z.string(), ms: z.number().positive(), config: z.string().optional() });
 
 /** Median ms per case (keyed "case:config" for lines naming a config) from a PyTorch script's output. */
 function readReference(file: string, script = 'bench/pytorch_engine.py'): Map<string, number> {
   if (!existsSync(file)) throw new UnmaskError(`${file}: no such file`, `write it with /usr/bin/python3 ${script} > ${file}`);
+  checkInputFile(file, 'a JSON-lines file');
   const out = new Map<string, number>();
   readFileSync(file, 'utf8')
     .split('\n')
@@ -182,6 +188,7 @@ function readReference(file: string, script = 'bench/pytorch_engine.py'): Map<st
       if (!parsed.success) throw new UnmaskError(`${file}: line ${i + 1} is not a {"case", "ms"} JSON object`, `give the output of ${script}`);
       out.set(parsed.data.config ? `${parsed.data.case}:${parsed.data.config}` : parsed.data.case, parsed.data.ms);
     });
+  if (!out.size) throw new UnmaskError(`${file} holds no results`, `write it with /usr/bin/python3 ${script} > ${file}`);
   return out;
 }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { findCheckpoint } from '../engine/checkpoint.ts';
 import { PRECISIONS, type Precision } from '../engine/quantize.ts';
+import { checkOutputFolder, checkRunFolder } from '../engine/outputs.ts';
 import type { FeatureExtractor } from '../eval/features.ts';
 import { parseFeatureNetConfig } from '../eval/feature-net.ts';
 import { FEATURE_STEPS, runFeatureTraining } from '../eval/train-features.ts';
@@ -97,6 +98,7 @@ export function registerEval(program: Command): void {
     .option('--seed <s>', 'random seed', int('--seed', 0), 0)
     .option('--json', 'JSON lines instead of a progress bar')
     .action(async (flags: FeatureFlags) => {
+      checkRunFolder(flags.out, '--out', false, false);
       const data = await loadImageData(flags.data);
       const net = await trainFeatures(flags, data);
       await net.release();
@@ -124,10 +126,13 @@ export function registerEval(program: Command): void {
     .option('--elbo-images <n>', 'validation images for the ELBO (0 skips it)', int('--elbo-images', 0), 256)
     .option('--json', 'print report.json to stdout and JSON progress lines')
     .action(async (flags: EvalFlags) => {
+      checkOutputFolder(flags.out, '--out');
       const model = loadModel(resolveModel(flags.model));
       // A folder is read at the model's size (256 px for the paper's models), like the built-in sets at theirs.
       const data = await loadImageData(flags.data, { size: model.tokenizer.config.imageSize, channels: model.tokenizer.config.channels as 1 | 3 });
       const ar = flags.ar ? loadModel(resolveModel(flags.ar)) : null;
+      // Checked before minutes of feature training, not after.
+      if (ar) autoregressiveBaseline(ar);
       const featuresRun = join(flags.out, 'features');
       let features: FeatureExtractor;
       const committed = committedFeatures(flags.data);

@@ -1,11 +1,13 @@
 // `unmask export`: an inference-only copy of a trained model (EMA weights, float16 by default),
 // optionally with an `unmask eval` report's figures added to its model card.
 import { type Command, Option } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { readJsonFile } from '../engine/fs-errors.ts';
+import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { exportReference } from '../interop/export.ts';
 import type { EvalReport } from '../eval/evaluate.ts';
 import { cardEvaluation } from '../eval/report/report.ts';
+import { checkExportFolder, checkOutputFolder } from '../engine/outputs.ts';
 import { exportModel } from '../training/export.ts';
 import { UnmaskError } from '../errors.ts';
 
@@ -13,7 +15,7 @@ import { UnmaskError } from '../errors.ts';
 function reportSection(dir: string, run: string, out: string): string {
   const file = join(dir, 'report.json');
   if (!existsSync(file)) throw new UnmaskError(`${file} not found`, 'pass the --out folder of unmask eval');
-  const report = JSON.parse(readFileSync(file, 'utf8')) as Partial<EvalReport>;
+  const report = readJsonFile(file, 'an eval report', 'pass the --out folder of unmask eval') as Partial<EvalReport>;
   if (!report.setup || !Array.isArray(report.rows)) throw new UnmaskError(`${file} is not an unmask eval report`, 'pass the --out folder of unmask eval');
   if (resolve(report.setup.model) !== resolve(run)) {
     throw new UnmaskError(`${file} evaluates ${report.setup.model}, not ${run}`, 'pass the report made from this run');
@@ -30,15 +32,18 @@ export function registerExport(program: Command): void {
     .addOption(new Option('--format <format>', 'unmask: a model directory; reference: vqgan_ema_<step>.th, absorbing_ema_<step>.th and hparams.json for the reference PyTorch code').choices(['unmask', 'reference']).default('unmask'))
     .option('--fp32', 'keep float32 weights (twice the size)')
     .option('--report <dir>', "add this unmask eval report's figures to the model card")
-    .action(async (o: { model: string; out: string; format: 'unmask' | 'reference'; fp32?: boolean; report?: string }) => {
+    .option('--force', 'replace an earlier export in --out (never a training run)')
+    .action(async (o: { model: string; out: string; format: 'unmask' | 'reference'; fp32?: boolean; report?: string; force?: boolean }) => {
       if (o.format === 'reference') {
+        checkOutputFolder(o.out, '--out');
         if (o.fp32 || o.report) throw new UnmaskError('--fp32 and --report apply to --format unmask', 'the reference files are float32 and carry no model card');
         const r = await exportReference(o.model, o.out);
         process.stderr.write(`wrote ${r.files.map((f) => join(o.out, f)).join(', ')} — load them in the reference code with torch.load and load_state_dict\n`);
         return;
       }
+      checkExportFolder(o.out, o.model, !!o.force);
       const appendix = o.report ? reportSection(o.report, o.model, o.out) : '';
-      const { bytes } = exportModel(o.model, o.out, !o.fp32, appendix);
+      const { bytes } = exportModel(o.model, o.out, !o.fp32, appendix, !!o.force);
       process.stderr.write(`wrote ${o.out}: ${(bytes / 1e6).toFixed(1)} MB of weights\n`);
     });
 }

@@ -1,18 +1,23 @@
 // `unmask sample | complete | inpaint | stitch | extend | likelihood | models`: thin shells over the
-// library's tasks. Every task writes one PNG grid (inputs and mask first, then the results).
+// library's tasks. Every task writes one image grid (inputs and mask first, then the results), after
+// checking its outputs and its memory before any work.
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { join } from 'node:path';
 import { type Images, imageGrid, upscale } from '../data/images.ts';
-import { readImage, writeImage } from '../data/png.ts';
+import { writeImage } from '../data/png.ts';
+import { type Fitted, type PixelBox, fitFor, mapBox, readFitted, readFittedMask } from '../data/prepare.ts';
+import { checkMemory } from '../engine/limits.ts';
+import { checkOutputFile, checkOutputFolder, imageFormatOf } from '../engine/outputs.ts';
+import { estimateSampling, largestCanvas } from '../inference/budget.ts';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import { PRECISIONS, type Precision } from '../engine/quantize.ts';
-import { type Box, type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodePartial, extend, generate, inpaint, stitch } from '../inference/tasks.ts';
+import { type KeepRegion, type TaskOptions, type TaskResult, boxMask, complete, decodePartial, extend, generate, inpaint, stitch } from '../inference/tasks.ts';
 import { DEFAULT_MODEL, listModels, loadModel } from '../inference/model-dir.ts';
 import { UnmaskModel } from '../inference/model.ts';
 import { likelihood } from '../inference/likelihood.ts';
-import { int, nonNegativeNumber, positiveNumber } from './parse.ts';
-import { createProgress } from './progress.ts';
+import { type PixelSize, int, nonNegativeNumber, parseBox, point, positiveNumber, size } from './parse.ts';
+import { createProgress, formatSeconds } from './progress.ts';
 import { UnmaskError } from '../errors.ts';
 
 interface TaskFlags {
@@ -44,10 +49,34 @@ function taskOptions(cmd: Command, defaults: { out: string; n: number }): Comman
     .option('--guidance <w>', 'classifier-free guidance weight with --class (0: the conditional model alone)', nonNegativeNumber('--guidance'))
     .option('--seed <s>', 'random seed', int('--seed', 0), 1)
     .addOption(new Option('--precision <p>', "the prior's linear layers: fp32, or int8 (about 2× faster on CPUs with 8-bit dot products; samples differ slightly)").choices([...PRECISIONS]).default('fp32'))
-    .option('--out <file>', 'PNG grid to write', defaults.out)
+    .option('--out <file>', 'image grid to write: .png, .jpg or .webp', defaults.out)
     .option('--frames <dir>', 'also write the grid after every step, as frame-0001.png …')
     .option('--scale <k>', 'enlarge the written grids k times (nearest neighbour)', int('--scale', 1, 16), 1)
     .option('--json', 'print a JSON summary (and JSON progress lines) instead of text');
+}
+
+/**
+ * Refuses outputs that would lose something before any work: --out must be an image name (.png, .jpg,
+ * .webp) that is not an input, a folder, a device or inside a model; --frames a folder of our own.
+ */
+function checkOutputs(flags: TaskFlags, inputs: (string | undefined)[]): void {
+  checkOutputFile(flags.out, '--out', inputs.filter((i): i is string => i !== undefined));
+  imageFormatOf(flags.out);
+  if (flags.frames) checkOutputFolder(flags.frames, '--frames');
+}
+
+/** Refuses a job that cannot fit in memory, before it samples for minutes and fails at decoding. */
+function checkBudget(flags: TaskFlags, model: UnmaskModel, grid: [number, number], steps: number, job: string, stride?: number): void {
+  const tok = model.tokenizer.config;
+  const shape = { n: flags.n, steps, stride, frames: !!flags.frames, scale: flags.scale };
+  const { bytes, seconds } = estimateSampling(model.prior, tok, { ...shape, grid });
+  const canvas = grid[0] !== model.prior.latent || grid[1] !== model.prior.latent;
+  checkMemory(bytes, job, (limit) => {
+    if (!canvas) return 'ask for fewer images with --n, or drop --frames';
+    const side = largestCanvas(model.prior, tok, shape, limit);
+    return `choose a smaller --size (at most about ${side}x${side} fits)`;
+  });
+  if (seconds > 60 && !flags.json) process.stderr.write(`${job}: roughly ${formatSeconds(seconds)} of work on a 2-core CPU (the progress bar shows the real ETA)\n`);
 }
 
 /** Runs a task with progress, optional per-step frames, and writes the grid (the inputs and mask first). */
@@ -55,13 +84,16 @@ async function runTask(
   flags: TaskFlags,
   model: UnmaskModel,
   run: (o: TaskOptions) => Promise<TaskResult>,
-  inputs: Images[] = [],
+  inputs: Fitted[] = [],
   grid?: [number, number],
+  job?: { name: string; stride?: number },
 ): Promise<void> {
   const [h, w] = grid ?? [model.prior.latent, model.prior.latent];
   // The autoregressive baseline always takes one step per token.
   const steps = model.prior.causal ? h * w : (flags.steps ?? Math.min(50, h * w));
   const schedule = model.prior.causal ? 'autoregressive' : flags.schedule;
+  checkBudget(flags, model, [h, w], steps, job?.name ?? `${flags.n} image(s)`, job?.stride);
+  if (!flags.json) for (const f of inputs) process.stderr.write(`${f.how}\n`);
   const frames: Int32Array[] = [];
   const progress = createProgress({ task: 'sampling', total: steps, json: flags.json });
   const t0 = performance.now();
@@ -88,12 +120,14 @@ async function runTask(
   const seconds = (performance.now() - t0) / 1000;
   const im = result.images;
   // Inputs and the mask lead the first row when they have the results' size (not for extend's canvas).
-  const lead = inputs.length && inputs[0].width === im.width && inputs[0].height === im.height
-    ? [...inputs, maskImage(model, result.known, result.grid, im.channels)]
+  const given = inputs.map((f) => f.image);
+  const lead = given.length && given[0].width === im.width && given[0].height === im.height
+    ? [...given, maskImage(model, result.known, result.grid, im.channels)]
     : [];
   await writeImage(flags.out, upscale(imageGrid([...lead, im], { cols: gridColumns(lead.length, flags.n) }), flags.scale));
   if (flags.frames) await writeFrames(flags.frames, model, frames, result, lead, flags.scale);
-  const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, ...(flags.class ? { class: flags.class, guidance: flags.guidance ?? 0 } : {}), seed: flags.seed, precision: flags.precision, seconds, seconds_per_image: seconds / flags.n };
+  const fitted = inputs.map((f) => ({ file: f.file, width: f.source.width, height: f.source.height, fitted: f.how }));
+  const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, ...(flags.class ? { class: flags.class, guidance: flags.guidance ?? 0 } : {}), seed: flags.seed, precision: flags.precision, seconds, seconds_per_image: seconds / flags.n, inputs: fitted };
   if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else process.stderr.write(`wrote ${flags.out}: ${flags.n} image(s), ${steps} steps (${schedule}), ${seconds.toFixed(2)} s (${(seconds / flags.n).toFixed(3)} s per image)\n`);
 }
@@ -113,11 +147,8 @@ async function writeFrames(dir: string, model: UnmaskModel, frames: Int32Array[]
   }
 }
 
-/** Reads an image at the model's size (scaled to cover, centre-cropped). */
-async function readModelImage(model: UnmaskModel, file: string): Promise<Images> {
-  const c = model.tokenizer.config;
-  return readImage(file, { channels: c.channels as 1 | 3, size: { width: c.imageSize, height: c.imageSize }, fit: 'cover' });
-}
+/** Inputs are prepared as the model's training images were (see data/prepare.ts). */
+const fitOptions = (model: UnmaskModel) => fitFor(model.tokenizer.config);
 
 /** The token mask (white = generated) drawn at pixel scale with the image's channel count. */
 function maskImage(model: UnmaskModel, known: Uint8Array, grid: [number, number], channels: number): Images {
@@ -131,51 +162,42 @@ function maskImage(model: UnmaskModel, known: Uint8Array, grid: [number, number]
   return { n: 1, channels, height, width, data };
 }
 
-function parseBox(v: string, flag: string): Box {
-  const parts = v.split(',').map(Number);
-  if (parts.length !== 4 || !parts.every(Number.isInteger)) throw new UnmaskError(`${flag} must be x,y,w,h in whole pixels, got '${v}'`, `pass four whole numbers, e.g. ${flag} 4,4,16,8`);
-  const [x, y, w, h] = parts;
-  return { x, y, w, h };
-}
-
 export function registerGenerate(program: Command): void {
   taskOptions(program.command('sample').description('generate images from scratch'), { out: 'samples.png', n: 16 }).action(async (flags: TaskFlags) => {
+    checkOutputs(flags, []);
     const model = loadModel(flags.model);
     await runTask(flags, model, (o) => generate(model, o));
     await model.release();
   });
 
   taskOptions(program.command('complete').description('keep part of an image and generate the rest (any direction)'), { out: 'complete.png', n: 4 })
-    .requiredOption('--in <image>', 'the image (scaled and centre-cropped to the model size)')
-    .option('--keep <region>', 'top, bottom, left, right, or box:x,y,w,h (pixels)', 'top')
+    .requiredOption('--in <image>', "the image (fitted to the model's size as its training images were)")
+    .option('--keep <region>', "top, bottom, left, right, or box:x,y,w,h (pixels of the input image)", 'top')
     .action(async (flags: TaskFlags & { in: string; keep: string }) => {
+      const box = flags.keep.startsWith('box:') ? parseBox(flags.keep.slice(4), '--keep box:') : null;
+      if (!box && !['top', 'bottom', 'left', 'right'].includes(flags.keep)) {
+        throw new UnmaskError(`--keep takes top, bottom, left, right or box:x,y,w,h, got '${flags.keep}'`, 'pass one of those, e.g. --keep left');
+      }
+      checkOutputs(flags, [flags.in]);
       const model = loadModel(flags.model);
-      const img = await readModelImage(model, flags.in);
-      const keep: KeepRegion = flags.keep.startsWith('box:')
-        ? { box: parseBox(flags.keep.slice(4), '--keep box') }
-        : (['top', 'bottom', 'left', 'right'].includes(flags.keep) ? flags.keep : (() => { throw new UnmaskError(`--keep must be top, bottom, left, right or box:x,y,w,h, got '${flags.keep}'`, 'pass one of those'); })()) as KeepRegion;
-      await runTask(flags, model, (o) => complete(model, img, keep, o), [img]);
+      const img = await readFitted(flags.in, fitOptions(model));
+      const keep = (box ? { box: mapBox(box, img, model.tokenizer.config.imageSize, '--keep box:') } : flags.keep) as KeepRegion;
+      await runTask(flags, model, (o) => complete(model, img.image, keep, o), [img]);
       await model.release();
     });
 
   taskOptions(program.command('inpaint').description('regenerate a region of an image (white in the mask)'), { out: 'inpaint.png', n: 4 })
-    .requiredOption('--in <image>', 'the image (scaled and centre-cropped to the model size)')
-    .option('--mask <png>', 'mask image of the same size: white is regenerated')
-    .option('--box <x,y,w,h>', 'regenerate this box (pixels) instead of a mask image')
-    .action(async (flags: TaskFlags & { in: string; mask?: string; box?: string }) => {
-      if (!flags.mask === !flags.box) throw new UnmaskError('give exactly one of --mask FILE or --box x,y,w,h', 'the region to regenerate');
+    .requiredOption('--in <image>', "the image (fitted to the model's size as its training images were)")
+    .option('--mask <png>', 'mask image of the input image\'s size: white is regenerated')
+    .option('--box <x,y,w,h>', 'regenerate this box (pixels of the input image) instead of a mask image', (v: string) => parseBox(v, '--box'))
+    .action(async (flags: TaskFlags & { in: string; mask?: string; box?: PixelBox }) => {
+      if (!flags.mask === !flags.box) throw new UnmaskError('inpaint needs the region to regenerate', 'give exactly one of --mask FILE or --box x,y,w,h');
+      checkOutputs(flags, [flags.in, flags.mask]);
       const model = loadModel(flags.model);
-      const img = await readModelImage(model, flags.in);
-      let mask: Float32Array;
-      if (flags.box) mask = boxMask(parseBox(flags.box, '--box'), img.width, img.height);
-      else {
-        const m = await readImage(flags.mask!, { channels: 1 });
-        if (m.width !== img.width || m.height !== img.height) {
-          throw new UnmaskError(`${flags.mask}: the mask is ${m.width}×${m.height} but the image is ${img.width}×${img.height}`, `give a mask of the image's size`);
-        }
-        mask = m.data;
-      }
-      await runTask(flags, model, (o) => inpaint(model, img, mask, o), [img]);
+      const fit = fitOptions(model);
+      const img = await readFitted(flags.in, fit);
+      const mask = flags.box ? boxMask(mapBox(flags.box, img, fit.size, '--box'), fit.size, fit.size) : await readFittedMask(flags.mask!, img, fit);
+      await runTask(flags, model, (o) => inpaint(model, img.image, mask, o), [img]);
       await model.release();
     });
 
@@ -184,27 +206,39 @@ export function registerGenerate(program: Command): void {
     .requiredOption('--right <image>', 'image whose right part is kept')
     .option('--seam <tokens>', 'width of the generated seam in token columns', int('--seam', 1), 2)
     .action(async (flags: TaskFlags & { left: string; right: string; seam: number }) => {
+      checkOutputs(flags, [flags.left, flags.right]);
       const model = loadModel(flags.model);
-      const left = await readModelImage(model, flags.left);
-      const right = await readModelImage(model, flags.right);
-      await runTask(flags, model, (o) => stitch(model, left, right, flags.seam, o), [left, right]);
+      const left = await readFitted(flags.left, fitOptions(model));
+      const right = await readFitted(flags.right, fitOptions(model));
+      await runTask(flags, model, (o) => stitch(model, left.image, right.image, flags.seam, o), [left, right]);
       await model.release();
     });
 
   taskOptions(program.command('extend').description('paint images larger than the model was trained on (or outpaint one)'), { out: 'extend.png', n: 2 })
-    .requiredOption('--size <WxH>', 'canvas size in pixels, e.g. 64x32')
+    .requiredOption('--size <WxH>', 'canvas size in pixels, e.g. 64x32', size('--size'))
     .option('--in <image>', 'an image to outpaint, placed at --at')
-    .option('--at <x,y>', 'where the image goes on the canvas (pixels)', '0,0')
+    .option('--at <x,y>', 'where --in goes on the canvas, in pixels (default 0,0)', point('--at'))
     .option('--stride <tokens>', 'window stride in tokens (default: a quarter of the model grid)', int('--stride', 1))
-    .action(async (flags: TaskFlags & { size: string; in?: string; at: string; stride?: number }) => {
-      const m = /^(\d+)x(\d+)$/.exec(flags.size);
-      if (!m) throw new UnmaskError(`--size must be WIDTHxHEIGHT in pixels, got '${flags.size}'`, 'pass e.g. --size 64x32');
-      const [x, y] = flags.at.split(',').map(Number);
+    .action(async (flags: TaskFlags & { size: PixelSize; in?: string; at?: { x: number; y: number }; stride?: number }) => {
+      if (flags.at && !flags.in) throw new UnmaskError('--at places the --in image, but no --in was given', 'add --in IMAGE, or drop --at');
+      checkOutputs(flags, [flags.in]);
       const model = loadModel(flags.model);
-      const img = flags.in ? await readModelImage(model, flags.in) : undefined;
       const f = model.tokenizer.pixelsPerToken;
-      const width = Number(m[1]), height = Number(m[2]);
-      await runTask(flags, model, (o) => extend(model, { ...o, width, height, stride: flags.stride, image: img, at: { x, y } }), [], [height / f, width / f]);
+      const { width, height } = flags.size;
+      const s = model.tokenizer.config.imageSize;
+      if (width < s || height < s || width % f || height % f) {
+        throw new UnmaskError(`--size ${width}x${height}: extend paints at least the model's ${s}×${s}, in multiples of its ${f}-pixel tokens`, `pass e.g. --size ${Math.max(s, Math.ceil(width / f) * f)}x${Math.max(s, Math.ceil(height / f) * f)}`);
+      }
+      const at = flags.at ?? { x: 0, y: 0 };
+      if (flags.in && (at.x % f || at.y % f || at.x + s > width || at.y + s > height)) {
+        throw new UnmaskError(`--at ${at.x},${at.y}: the ${s}×${s} image must sit inside the ${width}×${height} canvas at multiples of ${f} pixels`, `pass x ≤ ${width - s} and y ≤ ${height - s}, multiples of ${f}`);
+      }
+      const img = flags.in ? await readFitted(flags.in, fitOptions(model)) : undefined;
+      const grid: [number, number] = [height / f, width / f];
+      await runTask(flags, model, (o) => extend(model, { ...o, width, height, stride: flags.stride, image: img?.image, at }), img ? [img] : [], grid, {
+        name: `extend to ${width}×${height} (${flags.n} image(s))`,
+        stride: flags.stride,
+      });
       await model.release();
     });
 
@@ -217,7 +251,9 @@ export function registerGenerate(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: { model: string; in: string; seed: number; json?: boolean }) => {
       const model = loadModel(flags.model);
-      const r = await likelihood(model, await readModelImage(model, flags.in), { seed: flags.seed });
+      const img = await readFitted(flags.in, fitOptions(model));
+      if (!flags.json) process.stderr.write(`${img.how}\n`);
+      const r = await likelihood(model, img.image, { seed: flags.seed });
       const note = r.bitsPerDim === null ? 'bits per dimension needs a log σ head on the tokenizer, which this model does not have — fit one with unmask train logsigma' : null;
       if (flags.json) process.stdout.write(`${JSON.stringify({ image: flags.in, ...r, note })}\n`);
       else {

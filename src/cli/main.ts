@@ -12,16 +12,15 @@ import { registerExport } from './export.ts';
 import { registerGenerate } from './generate.ts';
 import { registerImport } from './import.ts';
 import { registerLogSigma } from './logsigma.ts';
+import { Interrupted } from './interrupt.ts';
 import { registerServe } from './serve.ts';
 import { registerTokenize } from './tokenize.ts';
 import { registerTrain } from './train.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
-/** Runs the CLI on `argv` (as process.argv: node, script, args…) and returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  setRuntime(nodeRuntime);
-  const debug = argv.includes('--debug');
+/** The `unmask` command and every subcommand, ready to parse (parse errors throw CommanderErrors). */
+export function createProgram(): Command {
   const program = new Command('unmask')
     .description('Discrete absorbing diffusion image generation (Unleashing Transformers) on ONNX Runtime.')
     .version(version, '-V, --version', 'print the version')
@@ -41,14 +40,21 @@ export async function main(argv: string[]): Promise<number> {
   registerBench(program);
   registerEval(program); // after registerTrain: adds `train features`
   registerServe(program);
+  return program;
+}
 
+/** Runs the CLI on `argv` (as process.argv: node, script, args…) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  setRuntime(nodeRuntime);
+  const debug = argv.includes('--debug');
+  const program = createProgram();
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return usageError(e, program, argv.slice(2));
     process.stderr.write(formatError(e, debug));
-    return 1;
+    return e instanceof Interrupted ? e.exitCode : 1;
   }
 }
 

@@ -3,6 +3,7 @@
 // change (src/web/build.ts).
 import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
+import { checkOutputFolder } from '../engine/outputs.ts';
 import { hostname, networkInterfaces } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { listModels, modelFilePaths } from '../inference/model-dir.ts';
@@ -80,7 +81,10 @@ export function registerServe(program: Command): void {
     .action(async (flags: ServeFlags) => {
       const hosts = allowedHosts(flags);
       const models = servedModels(flags.model ?? [], (name, problem) => process.stderr.write(`skipping the embedded model ${name}: ${problem}\n`));
-      if (flags.out) mkdirSync(flags.out, { recursive: true });
+      if (flags.out) {
+        checkOutputFolder(flags.out, '--out');
+        mkdirSync(flags.out, { recursive: true });
+      }
       const appDir = await ensureAppBuilt(() => process.stderr.write('building the web app (once per source change)…\n'));
       const server = createAppServer({ appDir, models, outDir: flags.out && resolve(flags.out), allowedHosts: hosts });
       await new Promise<void>((done, fail) => {

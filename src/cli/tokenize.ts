@@ -1,18 +1,31 @@
 // `unmask reconstruct | encode | decode`: images ↔ code grids with a trained tokenizer.
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { readImage, writeImage } from '../data/png.ts';
+import { writeImage } from '../data/png.ts';
+import { fitFor, readFitted } from '../data/prepare.ts';
 import { writeFileAtomic } from '../engine/files.ts';
+import { checkInputFile } from '../engine/fs-errors.ts';
+import { checkMemory } from '../engine/limits.ts';
+import { checkOutputFile, imageFormatOf } from '../engine/outputs.ts';
+import { decoderCost } from '../inference/budget.ts';
 import { loadTokenizer } from '../inference/model-dir.ts';
 import { psnr, type Tokenizer } from '../inference/tokenizer.ts';
 import { UnmaskError } from '../errors.ts';
 
 const MODEL_HELP = 'a VQGAN run directory, a complete model, or an embedded model name';
 
+/** The image prepared as the tokenizer's training images were; says how on stderr. */
 async function readFor(tok: Tokenizer, file: string) {
-  const c = tok.config;
-  return readImage(file, { channels: c.channels as 1 | 3, size: { width: c.imageSize, height: c.imageSize }, fit: 'cover' });
+  const fitted = await readFitted(file, fitFor(tok.config));
+  process.stderr.write(`${fitted.how}\n`);
+  return fitted.image;
+}
+
+/** --out may not replace --in, a folder, a device, or a file inside a model; an image's name says its format. */
+function checkOut(out: string, input: string, image: boolean): void {
+  checkOutputFile(out, '--out', [input]);
+  if (image) imageFormatOf(out);
 }
 
 const CodesFile = z.object({ height: z.number().int().positive(), width: z.number().int().positive(), codes: z.array(z.array(z.number().int().min(0))) });
@@ -22,9 +35,10 @@ export function registerTokenize(program: Command): void {
     .command('reconstruct')
     .description('encode an image to codes and decode it back')
     .requiredOption('--model <dir>', MODEL_HELP)
-    .requiredOption('--in <image>', 'image (scaled and centre-cropped to the model size)')
-    .requiredOption('--out <png>', 'where to write the reconstruction')
+    .requiredOption('--in <image>', "image (fitted to the model's size as its training images were)")
+    .requiredOption('--out <png>', 'where to write the reconstruction (.png, .jpg or .webp)')
     .action(async (o: { model: string; in: string; out: string }) => {
+      checkOut(o.out, o.in, true);
       const tok = loadTokenizer(o.model);
       const img = await readFor(tok, o.in);
       const rec = await tok.reconstruct(img.data, 1);
@@ -37,9 +51,10 @@ export function registerTokenize(program: Command): void {
     .command('encode')
     .description('image → code grid (JSON: {height, width, codes: rows of code indices})')
     .requiredOption('--model <dir>', MODEL_HELP)
-    .requiredOption('--in <image>', 'image (scaled and centre-cropped to the model size)')
+    .requiredOption('--in <image>', "image (fitted to the model's size as its training images were)")
     .requiredOption('--out <json>', 'where to write the codes')
     .action(async (o: { model: string; in: string; out: string }) => {
+      checkOut(o.out, o.in, false);
       const tok = loadTokenizer(o.model);
       const img = await readFor(tok, o.in);
       const codes = Array.from(await tok.encode(img.data, 1));
@@ -55,8 +70,12 @@ export function registerTokenize(program: Command): void {
     .description('code grid (JSON from unmask encode) → image')
     .requiredOption('--model <dir>', MODEL_HELP)
     .requiredOption('--in <json>', 'codes written by unmask encode')
-    .requiredOption('--out <png>', 'where to write the image')
+    .requiredOption('--out <png>', 'where to write the image (.png, .jpg or .webp)')
     .action(async (o: { model: string; in: string; out: string }) => {
+      checkOut(o.out, o.in, true);
+      checkInputFile(o.in, 'a code grid (JSON)');
+      // JSON.parse holds a boxed number per code: about 20 bytes of memory per byte of the file.
+      checkMemory(20 * statSync(o.in).size, `reading ${o.in}`, 'give the code grid written by unmask encode');
       const tok = loadTokenizer(o.model);
       let parsed: z.infer<typeof CodesFile>;
       try {
@@ -72,6 +91,7 @@ export function registerTokenize(program: Command): void {
       const bad = flat.find((v) => v >= k);
       if (bad !== undefined) throw new UnmaskError(`${o.in}: code ${bad} is outside this model's codebook of ${k}`, 'use the model that encoded it');
       const f = tok.pixelsPerToken;
+      checkMemory(decoderCost(tok.config, parsed.height, parsed.width).bytes, `decoding a ${parsed.height}×${parsed.width} code grid`, 'decode a smaller grid');
       const data = await tok.decodeAt(Int32Array.from(flat), 1, parsed.height, parsed.width);
       await writeImage(o.out, { n: 1, channels: tok.config.channels, height: parsed.height * f, width: parsed.width * f, data });
       process.stderr.write(`wrote ${o.out}\n`);

@@ -1,31 +1,24 @@
 // `unmask train vqgan` and `unmask train prior`: parse options, pick the data and config, run the
 // library's training loop with progress, and stop cleanly (with a checkpoint) on Ctrl-C.
 import { type Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readJsonFile } from '../engine/fs-errors.ts';
+import { checkRunFolder } from '../engine/outputs.ts';
+import { UnmaskError } from '../errors.ts';
 import { join, resolve } from 'node:path';
+import { loadTokenizer } from '../inference/model-dir.ts';
 import { type DataName, dataCredit, loadImageData } from './data.ts';
 import { type Progress, createProgress } from './progress.ts';
 import { PRIOR_PRESETS } from '../models/prior-config.ts';
 import { VQGAN_PRESETS, parseVqganConfig } from '../models/vqgan-config.ts';
-import { loadTokenizer } from '../inference/model-dir.ts';
 import { runPriorTraining } from '../training/run-prior.ts';
 import { runVqganTraining } from '../training/run-vqgan.ts';
-import { stopOnInterrupt } from './interrupt.ts';
+import { Interrupted, stopOnInterrupt } from './interrupt.ts';
 import { fraction, int, positiveNumber } from './parse.ts';
-import { UnmaskError } from '../errors.ts';
 
-function readJsonFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw new UnmaskError(`${file}: cannot read the config file`, 'check the path');
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new UnmaskError(`${file}: not valid JSON (${(e as Error).message})`, 'fix the file');
-  }
+function readSettings(file: string): Record<string, unknown> {
+  const parsed = readJsonFile(file, 'a config file (JSON)', 'fix the file');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UnmaskError(`${file}: not a JSON object of settings`, 'write it like {"nf": 64, "codebookSize": 256}');
+  return parsed as Record<string, unknown>;
 }
 
 export function registerTrain(program: Command): void {
@@ -44,13 +37,16 @@ export function registerTrain(program: Command): void {
     .option('--checkpoint-every <n>', 'steps between checkpoints (with validation)', int('--checkpoint-every', 1), 500)
     .option('--no-flip', 'no random left–right flips')
     .option('--json', 'JSON lines instead of a progress bar')
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
+      checkRunFolder(o.out, '--out', !!o.resume);
+      if (o.resume) refuseOnResume(cmd, ['seed']);
+      const overrides = o.config ? readSettings(o.config) : {};
       const data = await loadImageData(o.data as DataName);
       const preset = VQGAN_PRESETS[data.preset] ?? {};
-      const overrides = o.config ? readJsonFile(o.config) : {};
       // A feature network's path is kept absolute, so that --resume works from any directory.
       if (typeof overrides.perceptual === 'string' && overrides.perceptual.toLowerCase().endsWith('.onnx')) overrides.perceptual = resolve(overrides.perceptual);
-      const config = parseVqganConfig({ ...preset, channels: data.train.channels, imageSize: data.train.size, ...overrides, ...(o.batch ? { batch: o.batch } : {}) });
+      const input = data.train.preparation ?? { fit: 'cover', background: 1 };
+      const config = parseVqganConfig({ ...preset, channels: data.train.channels, imageSize: data.train.size, input, ...overrides, ...(o.batch ? { batch: o.batch } : {}) });
       const stop = stopOnInterrupt();
       let progress: Progress | undefined;
       try {
@@ -91,6 +87,7 @@ export function registerTrain(program: Command): void {
         progress?.stop();
         stop.dispose();
       }
+      if (stop.requested) throw new Interrupted(o.out);
     });
 
   train
@@ -120,15 +117,16 @@ export function registerTrain(program: Command): void {
     .option('--resume', 'continue the run in --out')
     .option('--checkpoint-every <n>', 'steps between checkpoints (with validation ELBO and samples)', int('--checkpoint-every', 1), 1000)
     .option('--json', 'JSON lines instead of a progress bar')
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       const preset = PRIOR_PRESETS[o.preset];
       if (!preset) throw new UnmaskError(`unknown prior preset '${o.preset}'`, `use one of ${Object.keys(PRIOR_PRESETS).join(', ')}`);
-      // A folder is read at the tokenizer's size (an imported 256-px VQGAN, say).
-      const source = o.vqgan ?? (o.resume ? o.out : null);
-      const tok = source ? loadTokenizer(source).config : null;
-      const data = await loadImageData(o.data as DataName, tok ? { size: tok.imageSize, channels: tok.channels as 1 | 3 } : undefined);
-      const config = {
-        ...preset,
+      checkRunFolder(o.out, '--out', !!o.resume);
+      // A resumed run keeps its tokenizer, seed and architecture; explicit settings are checked against it.
+      if (o.resume) refuseOnResume(cmd, ['vqgan', 'preset', 'seed']);
+      // A folder of images is read at the tokenizer's size and channels (a run's own, when resuming).
+      const tokenizer = o.resume || o.vqgan ? loadTokenizer(o.resume ? o.out : o.vqgan).config : undefined;
+      const data = await loadImageData(o.data as DataName, tokenizer && { size: tokenizer.imageSize, channels: tokenizer.channels as 1 | 3 });
+      const explicit = {
         ...(o.layers ? { layers: o.layers } : {}),
         ...(o.dim ? { dim: o.dim } : {}),
         ...(o.heads ? { heads: o.heads } : {}),
@@ -146,16 +144,16 @@ export function registerTrain(program: Command): void {
         ...(o.labelDropout !== undefined ? { labelDropout: o.labelDropout } : {}),
       };
       if (o.labels && !data.train.classes) throw new UnmaskError(`--labels needs labelled data (fashion, emoji), and ${data.train.name} has no classes`, 'drop --labels');
+      const config = { ...preset, ...explicit };
       const stop = stopOnInterrupt();
-      let progress = createProgress({ task: 'encode data', total: data.train.count + data.val.count, json: o.json });
-      // encodeDataset reports each split from 0 again: a count that goes down starts the next split.
-      let encoded = 0;
-      let lastDone = 0;
+      // Made at the first report: its total counts every set encoded (the mirrored images too, with --flip).
+      let progress: Progress | undefined;
       try {
         await runPriorTraining({
           out: o.out,
           vqgan: o.vqgan,
           config,
+          overrides: explicit,
           train: data.train,
           val: data.val,
           steps: o.steps,
@@ -169,24 +167,33 @@ export function registerTrain(program: Command): void {
           command: `unmask ${process.argv.slice(2).join(' ')}`,
           dataCredit: dataCredit(data.preset),
           stop,
-          onEncode: (done) => {
-            if (done < lastDone) encoded += lastDone;
-            lastDone = done;
-            progress.update(Math.min(encoded + done, data.train.count + data.val.count));
+          onEncode: (done, total) => {
+            progress ??= createProgress({ task: 'encode data', total, json: o.json });
+            progress.update(done);
           },
           onStart: (s) => {
-            progress.stop();
+            progress?.stop();
             progress = createProgress({ task: 'train prior', total: o.steps, json: o.json, initial: s.step });
           },
-          onStep: (i) => progress.update(i.step, { loss: i.loss, elbo: i.elbo, lr: i.lr, 'samples/s': i.samplesPerSecond }),
+          onStep: (i) => progress?.update(i.step, { loss: i.loss, elbo: i.elbo, lr: i.lr, 'samples/s': i.samplesPerSecond }),
           onCheckpoint: (e) => {
             if (o.json) process.stdout.write(`${JSON.stringify({ event: 'checkpoint', ...e })}\n`);
             else process.stderr.write(`\ncheckpoint step ${e.step}: validation ${e.metric} ${e.elbo.toFixed(4)} bits/token → ${e.dir}\n`);
           },
         });
       } finally {
-        progress.stop();
+        progress?.stop();
         stop.dispose();
       }
+      if (stop.requested) throw new Interrupted(o.out);
     });
+}
+
+/** Flags a resumed run cannot honour (it keeps its own seed, tokenizer and preset) are refused, not ignored. */
+function refuseOnResume(cmd: Command, names: string[]): void {
+  const given = names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
+  if (given.length) {
+    const flags = given.map((n) => `--${n}`).join(', ');
+    throw new UnmaskError(`${flags} cannot change a run that is resumed (it keeps the ones it started with)`, `drop ${flags}, or start a new run in another --out`);
+  }
 }

@@ -31,7 +31,7 @@ describe('unmask CLI', () => {
   it('reports a bad option value as one line naming the fix, exit 1', async () => {
     const r = await cli('bench', 'engine', '--runs', '3');
     expect(r.code).toBe(1);
-    expect(r.err).toBe("unmask: option '--runs <n>' argument '3' is invalid. It must be a whole number, at least 5 — see 'unmask bench engine --help'\n");
+    expect(r.err).toBe("unmask: option '--runs <n>' argument '3' is invalid. --runs takes a whole number ≥ 5 in decimal digits, got '3' — see 'unmask bench engine --help'\n");
   });
 
   it('names the VQGAN presets bench vqgan knows, and the PyTorch run a reference must come from', async () => {
