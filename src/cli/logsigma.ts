@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { LOG_SIGMA_DEFAULTS, fitLogSigmaInModel } from '../training/train-logsigma.ts';
 import { loadTokenizer } from '../inference/model-dir.ts';
+import { checkOutputFolder } from '../engine/outputs.ts';
 import { type DataName, loadImageData } from './data.ts';
 import { int, positiveNumber } from './parse.ts';
 import { createProgress } from './progress.ts';
@@ -34,6 +35,7 @@ export function registerLogSigma(program: Command): void {
     .option('--val-images <n>', 'validation images for the before/after figure', int('--val-images', 1), 64)
     .option('--json', 'JSON lines instead of a progress bar')
     .action(async (o: LogSigmaFlags) => {
+      checkOutputFolder(o.out, '--out');
       const tok = loadTokenizer(o.model).config;
       const data = await loadImageData(o.data, { size: tok.imageSize, channels: tok.channels as 1 | 3 });
       const progress = createProgress({ task: 'fit log σ head', total: o.steps, json: o.json });

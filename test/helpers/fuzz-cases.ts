@@ -123,6 +123,11 @@ SPECS.push(
     inputs: { '--vqgan': 'tokenizer', '--data': 'data' }, outputs: { '--out': 'run' }, required: ['--data', '--out'],
     conflicts: [['--preset', 'huge'], ['--resume'], ['--out', FILES.model, '--resume', '--layers', '4'], ['--out', FILES.model, '--resume', '--batch', '64'], ['--out', FILES.model, '--resume', '--preset', 'small'], ['--out', FILES.model, '--resume', '--vqgan', FILES.vqgan], ['--out', FILES.exported, '--resume'], ['--loss', 'nope'], ['--time-sampling', 'sometimes'], ['--dim', '30', '--heads', '4']],
   },
+  {
+    command: ['train', 'logsigma'], base: { '--model': FILES.model, '--data': 'fashion', '--out': 'fitted', '--steps': '1' },
+    numbers: { '--steps': 'int', '--batch': 'int', '--lr': 'decimal', '--seed': 'int', '--val-images': 'int' }, inputs: { '--model': 'tokenizer', '--data': 'data' }, outputs: { '--out': 'report' },
+    required: ['--model', '--data', '--out'], conflicts: [['--out', FILES.busy]],
+  },
   { command: ['train', 'features'], base: { '--data': 'fashion', '--out': 'run', '--steps': '1' }, numbers: { '--steps': 'int', '--batch': 'int', '--seed': 'int' }, inputs: { '--data': 'data' }, outputs: { '--out': 'run' }, required: ['--data', '--out'], },
   {
     command: ['eval'], base: { '--model': FILES.model, '--data': 'fashion', '--out': 'report', '--n': '2', '--steps': '1' },
