@@ -2,7 +2,7 @@
 // sampled 16 images, '--seed ""' seeded with 0 and '--at abc' silently dropped the image.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError } from 'commander';
-import { int, intList, parseBox, point, positiveNumber, size } from '../../src/cli/parse.ts';
+import { fraction, int, intList, nonNegativeNumber, numberList, parseBox, point, positiveNumber, size } from '../../src/cli/parse.ts';
 import { cli } from '../helpers/cli.ts';
 
 afterEach(() => vi.restoreAllMocks());
@@ -23,6 +23,11 @@ describe('flag parsers', () => {
     const t = positiveNumber('--temp');
     expect([t('0.9'), t('.5'), t('2e-4'), t('1E3'), t('3')]).toEqual([0.9, 0.5, 2e-4, 1000, 3]);
     refuses(t, ['0x1', '', '0', '-1', 'Infinity', '1e999', ' 1', '1,5', '1.2.3']);
+    expect([fraction('--ema')('0'), fraction('--ema')('0.999'), nonNegativeNumber('--guidance')('0'), nonNegativeNumber('--guidance')('4.5')]).toEqual([0, 0.999, 0, 4.5]);
+    refuses(fraction('--ema'), ['0x1', '', '1.5', '-0', ' 0.5', 'NaN']);
+    refuses(nonNegativeNumber('--guidance'), ['0x1', '', '-1', 'Infinity', ' 2']);
+    expect(numberList('--guidance')('0,1.5,3')).toEqual([0, 1.5, 3]);
+    refuses(numberList('--guidance'), ['1,,2', '1, 2', '0x1', '', '-1']);
   });
 
   it('take lists, sizes, points and boxes whole', () => {

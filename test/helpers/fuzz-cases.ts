@@ -39,15 +39,18 @@ export interface FuzzCase {
   child?: boolean;
 }
 
-type FlagKind = 'int' | 'decimal' | 'size' | 'point' | 'box' | 'list';
+type FlagKind = 'int' | 'decimal' | 'nonnegative' | 'fraction' | 'size' | 'point' | 'box' | 'list' | 'numbers';
 
 const BAD_VALUES: Record<FlagKind, string[]> = {
   int: ['0x10', '', ' 3', '1e3', '-1', '1.5', 'NaN', 'Infinity', '3abc', '99999999999999999999', '0b11', '+4', '٣', '1_000'],
   decimal: ['0x1', '', '-1', '0', 'Infinity', '1e999', 'abc', ' 1', '1,5', '.', 'e5'],
+  nonnegative: ['0x1', '', '-1', 'Infinity', '1e999', 'abc', ' 1', '1,5', '.', 'e5'],
+  fraction: ['0x1', '', '-0.5', '2', 'Infinity', 'abc', ' 0.5', '0,5', '.'],
   size: ['64', '64x', 'x32', '0x32', '64x32x1', '64*32', '', '0x10x0x10', '-64x64'],
   point: ['abc', '4', 'NaN,NaN', '', '-4,0', '1.5,2', '0x4,0'],
   box: ['1,2,3', 'a,b,c,d', '0,0,0,4', '', '1,2,3,4,5', '0x1,0,4,4'],
   list: ['4,,8', '4,x', '', '0x4', '4;8', '-4'],
+  numbers: ['1,,2', '1,x', '', '0x1', '1;2', '-1', '1, 2'],
 };
 
 /** Values out of a flag's range, where it has one ("command --flag" where commands differ). */
@@ -73,7 +76,7 @@ interface Spec {
   oversize?: { args: string[]; env?: Record<string, string> }[];
 }
 
-const TASK_NUMBERS: Record<string, FlagKind> = { '--n': 'int', '--steps': 'int', '--temp': 'decimal', '--seed': 'int', '--scale': 'int' };
+const TASK_NUMBERS: Record<string, FlagKind> = { '--n': 'int', '--steps': 'int', '--temp': 'decimal', '--seed': 'int', '--scale': 'int', '--choice-temp': 'nonnegative', '--guidance': 'nonnegative' };
 const task = (base: Record<string, string | true>, extra: Partial<Spec> = {}): Partial<Spec> => ({
   base: { '--model': FILES.model, '--n': '1', '--steps': '1', '--out': 'out.png', ...base },
   numbers: { ...TASK_NUMBERS, ...extra.numbers },
@@ -84,7 +87,7 @@ const task = (base: Record<string, string | true>, extra: Partial<Spec> = {}): P
 });
 
 const SPECS: Spec[] = [
-  { command: ['sample'], ...task({}) } as Spec,
+  { command: ['sample'], ...task({}), conflicts: [['--class', 'cat'], ['--guidance', '2']] } as Spec,
   { command: ['complete'], ...task({ '--in': FILES.image }, { inputs: { '--in': 'image' } }), required: ['--in'], conflicts: [['--keep', 'diagonal'], ['--keep', 'box:1,2'], ['--keep', 'box:30,0,20,8']] } as Spec,
   {
     command: ['inpaint'], ...task({ '--in': FILES.image, '--box': '12,4,16,16' }, { inputs: { '--in': 'image' }, numbers: { '--box': 'box' } }), required: ['--in'],
@@ -119,7 +122,7 @@ SPECS.push(
   },
   {
     command: ['train', 'prior'], base: { '--vqgan': FILES.vqgan, '--data': 'fashion', '--out': 'run', '--steps': '1' },
-    numbers: { '--layers': 'int', '--dim': 'int', '--heads': 'int', '--lr': 'decimal', '--steps': 'int', '--batch': 'int', '--seed': 'int', '--checkpoint-every': 'int' },
+    numbers: { '--layers': 'int', '--dim': 'int', '--heads': 'int', '--lr': 'decimal', '--warmup': 'int', '--ema': 'fraction', '--dropout': 'fraction', '--label-dropout': 'fraction', '--steps': 'int', '--batch': 'int', '--seed': 'int', '--checkpoint-every': 'int' },
     inputs: { '--vqgan': 'tokenizer', '--data': 'data' }, outputs: { '--out': 'run' }, required: ['--data', '--out'],
     conflicts: [['--preset', 'huge'], ['--resume'], ['--out', FILES.model, '--resume', '--layers', '4'], ['--out', FILES.model, '--resume', '--batch', '64'], ['--out', FILES.model, '--resume', '--preset', 'small'], ['--out', FILES.model, '--resume', '--vqgan', FILES.vqgan], ['--out', FILES.exported, '--resume'], ['--loss', 'nope'], ['--time-sampling', 'sometimes'], ['--dim', '30', '--heads', '4']],
   },
@@ -131,7 +134,7 @@ SPECS.push(
   { command: ['train', 'features'], base: { '--data': 'fashion', '--out': 'run', '--steps': '1' }, numbers: { '--steps': 'int', '--batch': 'int', '--seed': 'int' }, inputs: { '--data': 'data' }, outputs: { '--out': 'run' }, required: ['--data', '--out'], },
   {
     command: ['eval'], base: { '--model': FILES.model, '--data': 'fashion', '--out': 'report', '--n': '2', '--steps': '1' },
-    numbers: { '--steps': 'list', '--n': 'int', '--temp': 'decimal', '--seed': 'int', '--batch': 'int', '--k': 'int', '--elbo-images': 'int' },
+    numbers: { '--steps': 'list', '--n': 'int', '--temp': 'decimal', '--seed': 'int', '--batch': 'int', '--k': 'int', '--elbo-images': 'int', '--choice-temp': 'nonnegative', '--guidance': 'numbers' },
     inputs: { '--model': 'model', '--data': 'data', '--features': 'features', '--ar': 'model' }, outputs: { '--out': 'report' }, required: ['--model', '--data', '--out'], choices: ['--precision', '--reference'],
     conflicts: [['--schedule', 'random,nope'], ['--ar', FILES.model]],
   },
@@ -245,7 +248,7 @@ function allCases(): FuzzCase[] {
 }
 
 /** At most this many cases of a kind per command (the rest of a kind, all of them). */
-const PER_COMMAND: Record<string, number> = { 'number: int': 4, 'number: decimal': 2, 'number: out of range': 2, model: 3, input: 4 };
+const PER_COMMAND: Record<string, number> = { 'number: int': 4, 'number: decimal': 2, 'number: nonnegative': 2, 'number: fraction': 2, 'number: out of range': 2, model: 3, input: 4 };
 /** At most this many cases of a kind in all: each needs its own process. */
 const CHILD_CASES: Record<string, number> = { 'input: FIFO': 8, 'input: device': 4 };
 
