@@ -99,8 +99,7 @@ export function loadTokenizerWeights(nameOrPath: string): { config: VqganConfig;
 /** The tokenizer of a VQGAN run (its EMA weights) or of a complete model. */
 export function loadTokenizer(nameOrPath: string): Tokenizer {
   const { config, params, source } = loadTokenizerWeights(nameOrPath);
-  // A VQGAN run without EMA weights keeps its discriminator beside the tokenizer.
-  return Tokenizer.fromParams(config, params, source, (name) => name.startsWith('disc.'));
+  return Tokenizer.fromParams(config, params, source);
 }
 
 export interface ModelFilePaths {

@@ -29,11 +29,11 @@ export class Tokenizer {
   ) {}
 
   /**
-   * A tokenizer over `params`, after checking they are the ones `config` declares; `source` names them
-   * in errors, and tensors for which `ignore` is true may ride along (a VQGAN run's discriminator).
+   * A tokenizer over `params`, after checking they are the ones `config` declares (`source` names them
+   * in errors); a VQGAN run's discriminator (disc.*) may ride along, unused.
    */
-  static fromParams(config: VqganConfig, params: ParamStore, source = 'the tokenizer weights', ignore?: (name: string) => boolean): Tokenizer {
-    checkWeights(params, tokenizerShapes(config, params.has(LOG_SIGMA_PARAM)), source, ignore);
+  static fromParams(config: VqganConfig, params: ParamStore, source = 'the tokenizer weights'): Tokenizer {
+    checkWeights(params, tokenizerShapes(config, params.has(LOG_SIGMA_PARAM)), source, (name) => name.startsWith('disc.'));
     return new Tokenizer(config, params);
   }
 
