@@ -212,6 +212,9 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   return apply('softmax', [x], { axis: normAxis(axis, x.rank, 'softmax') });
 }
 
+/** Normalises x [N, C, …] to zero mean and unit (biased) variance per (n, c) over the other axes (inference only). */
+export const instanceNorm = (x: Tensor, eps: number) => apply('instanceNorm', [x], { eps });
+
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return apply('logSoftmax', [x], { axis: normAxis(axis, x.rank, 'logSoftmax') });
 }

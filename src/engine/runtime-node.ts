@@ -82,7 +82,7 @@ export const nodeRuntime: Runtime = {
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
         logSeverityLevel: LEVELS.indexOf(level) as 0 | 1 | 2 | 3 | 4,
-        ...(opts.spin === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+        ...(opts.spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
       });
       return new NodeSession(session);
     } catch (e) {

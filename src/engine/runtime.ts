@@ -15,9 +15,11 @@ export interface SessionOptions {
   /** Intra-op threads; defaults to the number of cores. */
   threads?: number;
   /**
-   * Whether idle intra-op threads spin waiting for the next op (ORT's default, true) rather than sleep.
-   * Spinning wins only on an otherwise idle machine; beside other busy processes a spinning thread
-   * takes the core the op it waits for needs.
+   * Whether idle intra-op threads spin waiting for the next op (ORT's own default) rather than sleep;
+   * unmask's default is false. Spinning wins only on an otherwise idle machine, and by little: waking
+   * a thread costs microseconds per op. Beside other busy processes a spinning thread takes the core
+   * the op it waits for needs: on the shared 2-core build machine a 24-layer int8 prior forward took
+   * 2.9 s sleeping against 3.8 s spinning, and VQGAN training steps were 35–40% faster.
    */
   spin?: boolean;
 }

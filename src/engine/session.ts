@@ -10,7 +10,7 @@ export interface CompileOptions {
   /** Bake these parameter values into the model as initializers (inference); otherwise they are fed per run. */
   bake?: ParamStore;
   threads?: number;
-  /** See SessionOptions.spin. */
+  /** See SessionOptions.spin (default false). */
   spin?: boolean;
 }
 

@@ -34,9 +34,7 @@ export class TrainStep {
     const grads = grad(loss, tensors);
     const outputs: Record<string, Tensor> = { loss, ...opts.extra };
     names.forEach((n, i) => (outputs[`grad:${n}`] = grads[i]));
-    // Training shares its two cores with other work (data loading, other processes): threads that
-    // sleep between ops made VQGAN steps 35–40% faster there than spinning ones (bench vqgan).
-    const program = await Program.compile(graph, { outputs, spin: false });
+    const program = await Program.compile(graph, { outputs });
     return new TrainStep(program, names, Object.keys(opts.extra ?? {}));
   }
 

@@ -70,7 +70,7 @@ export class Tokenizer {
     if (!p) {
       const c = this.config;
       const g = new Graph();
-      g.output('codes', this.codesOf(new Scope(g), g.input('x', [batch, c.channels, c.imageSize, c.imageSize])));
+      g.output('codes', this.codesOf(new Scope(g, '', 'fp32'), g.input('x', [batch, c.channels, c.imageSize, c.imageSize])));
       p = await Program.compile(g, { bake: this.subset(g) });
       this.encodePrograms.set(batch, p);
     }
@@ -86,7 +86,7 @@ export class Tokenizer {
     if (!p) {
       const c = this.config;
       const g = new Graph();
-      const s = new Scope(g);
+      const s = new Scope(g, '', 'fp32'); // inference: fused kernels (GroupNorm as InstanceNormalization)
       const x = g.input('x', [batch, c.channels, c.imageSize, c.imageSize]);
       const codes = this.codesOf(s, x);
       const { mean, logSigma } = probabilisticGenerator(s.sub('generator'), embedCodes(s.sub('quantize'), codes, c), c);
@@ -105,7 +105,7 @@ export class Tokenizer {
     if (!p) {
       const c = this.config;
       const g = new Graph();
-      const s = new Scope(g);
+      const s = new Scope(g, '', 'fp32'); // inference: fused kernels (GroupNorm as InstanceNormalization)
       const codes = g.input('codes', [batch, h, w], 'int64');
       const img = generator(s.sub('generator'), embedCodes(s.sub('quantize'), codes, c), c);
       g.output('images', F.minimum(F.maximum(img, 0), 1));

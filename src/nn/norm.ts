@@ -31,6 +31,11 @@ export function groupNorm(s: Scope, x: Tensor, channels: number, groups = 32, ep
   if (c !== channels || c % groups !== 0) throw new GraphError(`groupNorm: ${x} needs ${channels} channels divisible by ${groups} groups`);
   const cg = c / groups;
   const xg = F.reshape(x, [n, groups, cg * h * w]);
+  if (s.inference) {
+    // inference: one InstanceNormalization over the groups, then the per-channel affine
+    const y = F.reshape(F.instanceNorm(xg, eps), [n, c, h, w]);
+    return F.add(F.mul(y, F.reshape(s.param('weight', [c], { kind: 'ones' }), [1, c, 1, 1])), F.reshape(s.param('bias', [c], { kind: 'zeros' }), [1, c, 1, 1]));
+  }
   const mean = F.reduceMean(xg, [2], true); // [N, G, 1]
   const variance = F.reduceMean(F.pow(F.sub(xg, mean), 2), [2], true);
   const gamma = F.reshape(s.param('weight', [c], { kind: 'ones' }), [1, groups, cg]);

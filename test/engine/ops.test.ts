@@ -132,6 +132,19 @@ for (const [n, m, heads] of [
   });
 }
 
+// instance normalisation (inference only): per (n, c) over the remaining axes, one case with a
+// constant row (variance 0, so eps decides) and one with rank 4
+CASES.push(
+  { name: 'instanceNorm [2,3,5] eps 1e-5', ops: ['instanceNorm'], inputs: { x: randn(rng, [2, 3, 5]) }, build: ({ x }) => F.instanceNorm(x, 1e-5), parityOnly: true },
+  {
+    name: 'instanceNorm [1,2,2,3] eps 1e-6 with a constant channel',
+    ops: ['instanceNorm'],
+    inputs: { x: nd([1, 2, 2, 3], 'float64', [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, ...randn(rng, [6]).data]) },
+    build: ({ x }) => F.instanceNorm(x, 1e-6),
+    parityOnly: true,
+  },
+);
+
 // int8 weights in −127..127, positive per-column scales; x is quantized inside the op (ORT's rule),
 // so the reference reproduces the integer products exactly and parity holds at float32 rounding.
 const int8s = (shape: Shape) => nd(shape, 'int8', Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.int(255) - 127));
@@ -259,7 +272,7 @@ CASES.push(
 const fmt = (v: number) => v.toExponential(1);
 
 /** Ops whose ONNX Runtime CPU kernels are float32 only (no double): float64 parity skips cases using them. */
-const FLOAT32_ONLY_IN_ORT: OpName[] = ['erf', 'conv', 'convTranspose', 'upsampleNearest2x', 'dynamicQuantizeMatmul', 'attention'];
+const FLOAT32_ONLY_IN_ORT: OpName[] = ['erf', 'conv', 'convTranspose', 'upsampleNearest2x', 'dynamicQuantizeMatmul', 'attention', 'instanceNorm'];
 
 /** One line per case, printed together at the end, with the worst of each kind of comparison. */
 const REPORT: string[] = [];
@@ -341,6 +354,7 @@ const ERRORS: [string, (g: Graph) => unknown, string[]][] = [
   ['matmul dtypes', (g) => F.matmul(f32(g, [2, 3]), int(g, [3, 4])), ['matmul', 'float32', 'int64', '[2,3]', '[3,4]']],
   ['dynamicQuantizeMatmul float weight', (g) => F.dynamicQuantizeMatmul(f32(g, [2, 3]), f32(g, [3, 4]), f32(g, [4])), ['dynamicQuantizeMatmul', 'int8', 'float32[3,4]']],
   ['dynamicQuantizeMatmul scale per column', (g) => F.dynamicQuantizeMatmul(f32(g, [2, 3]), g.input('w', [3, 4], 'int8'), f32(g, [3])), ['dynamicQuantizeMatmul', 'scale', '[4]', 'float32[3]']],
+  ['instanceNorm rank', (g) => F.instanceNorm(f32(g, [2, 3]), 1e-5), ['instanceNorm', 'rank ≥ 3']],
   ['attention heads', (g) => F.attention(f32(g, [1, 4, 6]), f32(g, [1, 4, 6]), f32(g, [1, 4, 6]), 4), ['attention', '[1,4,6]', '4 heads']],
   ['add shapes', (g) => F.add(f32(g, [2, 3]), f32(g, [4])), ['add', '[2,3]', '[4]']],
   ['add dtypes', (g) => F.add(f32(g, [2, 3]), int(g, [2, 3])), ['add', 'float32', 'int64']],

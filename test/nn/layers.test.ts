@@ -153,3 +153,26 @@ describe(`nn layers vs torch ${fixtures[0]?.torch} (|Δ| ≤ ${ATOL} + ${RTOL}·
     });
   }
 });
+
+// Inference graphs (Scope with an inference precision) may use kernels without gradient rules: fused
+// attention (ORT MultiHeadAttention) and GroupNorm through one InstanceNormalization. Their outputs
+// must match the same PyTorch fixtures within the same tolerance.
+describe(`nn layers in fp32 inference graphs vs torch (|Δ| ≤ ${ATOL} + ${RTOL}·|torch|)`, () => {
+  for (const fx of fixtures.filter((f) => f.case === 'group_norm' || f.case === 'attention')) {
+    it(`${fx.case}: outputs`, async () => {
+      const graph = new Graph();
+      const inputs = Object.fromEntries(Object.entries(fx.inputs).map(([k, t]) => [k, graph.input(k, t.shape, t.dtype)]));
+      const produced = LAYERS[fx.case](new Scope(graph, '', 'fp32'), inputs, fx.config);
+      const params = new ParamStore();
+      for (const [k, t] of Object.entries(fx.params)) params.set(k, t.shape, Float32Array.from(t.data));
+      const program = await Program.compile(graph, { outputs: produced, bake: params, threads: 1 });
+      const got = await program.run(Object.fromEntries(Object.entries(fx.inputs).map(([k, t]) => [k, host(t)])));
+      await program.release();
+      for (const [name, ref] of Object.entries(fx.outputs)) {
+        const r = compare(got[name].data as Float32Array, ref.data);
+        console.log(`${fx.case.padEnd(18)} inference ${name.padEnd(10)} max|Δ| ${r.abs.toExponential(2)}  tolerance used ${r.used.toFixed(3)}`);
+        expect(r.used, `${fx.case} ${name}`).toBeLessThanOrEqual(1);
+      }
+    });
+  }
+});

@@ -1,5 +1,5 @@
 // Reductions over axes, arg-extrema and (log-)softmax.
-import { GraphError, type Tensor, sizeOf } from '../graph.ts';
+import { GraphError, type Tensor, fmtShape, sizeOf } from '../graph.ts';
 import { type NDArray, nd, roundTo, stridesOf, unravel } from '../ndarray.ts';
 import type { Builders, OpRule, TType } from './types.ts';
 
@@ -137,4 +137,37 @@ export const logSoftmax: OpRule<{ axis: number }> = {
   eval: ([x], a, t) => evalSoftmax(x, a.axis, t, true),
   // dx = g − softmax(x)·Σ g
   grad: (g, { output: y, attrs, F }) => [F.sub(g, F.mul(F.exp(y), F.reduceSum(g, [attrs.axis], true)))],
+};
+
+/**
+ * (x − mean) / √(var + eps) over all axes after the first two of x [N, C, …], per (n, c), with the
+ * biased variance: ONNX InstanceNormalization with unit scale and zero shift, one kernel instead of
+ * five full passes. Inference only: no gradient rule (training graphs normalise with primitives).
+ */
+export const instanceNorm: OpRule<{ eps: number }> = {
+  type: ([x]) => {
+    if (x.shape.length < 3) throw new GraphError(`instanceNorm: needs [N, C, …] of rank ≥ 3, got ${x.dtype}${fmtShape(x.shape)}`);
+    return floatOnly('instanceNorm', x);
+  },
+  onnx: (e, [x], o, a, [t]) => {
+    const c = t.shape[1];
+    e.node('InstanceNormalization', [x, e.constOf([c], t.dtype, new Array(c).fill(1)), e.constOf([c], t.dtype, new Array(c).fill(0))], [o], { epsilon: { float: a.eps } });
+  },
+  eval: ([x], a, t) => {
+    const r = nd(t.shape, t.dtype);
+    const [n, c] = x.shape;
+    const len = sizeOf(x.shape.slice(2));
+    const eps = Math.fround(a.eps); // ONNX carries epsilon as a float32 attribute
+    for (let i = 0; i < n * c; i++) {
+      let mean = 0;
+      for (let j = 0; j < len; j++) mean += x.data[i * len + j];
+      mean /= len;
+      let v = 0;
+      for (let j = 0; j < len; j++) v += (x.data[i * len + j] - mean) ** 2;
+      const inv = 1 / Math.sqrt(v / len + eps);
+      for (let j = 0; j < len; j++) r.data[i * len + j] = roundTo(t.dtype, (x.data[i * len + j] - mean) * inv);
+    }
+    return r;
+  },
+  grad: null,
 };

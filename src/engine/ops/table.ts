@@ -55,4 +55,5 @@ export const TABLE: OpTable = {
   argMin: R.argMin,
   softmax: R.softmax,
   logSoftmax: R.logSoftmax,
+  instanceNorm: R.instanceNorm,
 };

@@ -70,6 +70,7 @@ export interface OpAttrs {
   argMin: { axis: number; keepDims: boolean };
   softmax: { axis: number };
   logSoftmax: { axis: number };
+  instanceNorm: { eps: number };
 }
 
 export type OpName = keyof OpAttrs;
