@@ -45,6 +45,8 @@ export interface WebRuntimeOptions {
   threads?: number;
   /** The wasm binary, when the caller fetched it itself (to cache it and count its bytes). */
   wasmBinary?: ArrayBuffer;
+  /** Whether idle threads spin between ops (SessionOptions.spin); overrides what each session asks for. */
+  spin?: boolean;
 }
 
 /** A runtime on the onnxruntime-web module `ort`. */
@@ -57,7 +59,12 @@ export function webRuntimeOn(ort: OrtWeb, o: WebRuntimeOptions = {}): Runtime {
       if (threads) ort.env.wasm.numThreads = threads;
       if (o.wasmBinary) ort.env.wasm.wasmBinary = o.wasmBinary;
       // Severity 3 (errors): ORT's warnings (shape ops placed on the CPU beside WebGPU) would reach the console as errors.
-      const session = await ort.InferenceSession.create(model, { executionProviders: providers, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+      const session = await ort.InferenceSession.create(model, {
+        executionProviders: providers,
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 3,
+        ...((o.spin ?? opts.spin) === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+      });
       return new WebSession(ort, session);
     },
   };

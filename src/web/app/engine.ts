@@ -67,6 +67,11 @@ export class Engine {
     }
   }
 
+  /** Builds the sessions a run of `n` images will need, in the background (runs queue behind it). */
+  warm(n: number): void {
+    this.send({ type: 'warm', id: this.nextId++, n });
+  }
+
   /** Stops the run in progress after its current step; its promise rejects with Cancelled. */
   cancel(): void {
     if (this.running !== null) this.send({ type: 'cancel', id: this.running });

@@ -160,6 +160,7 @@ async function loadModel(): Promise<void> {
       engine = target;
     }
     modelLoaded(loaded, entry);
+    engine!.warm(Number(ui.count.value));
   } catch (e) {
     if (!reuse) target.terminate();
     ui.model.value = info?.name ?? ui.model.value;

@@ -99,6 +99,7 @@ export interface SampleSettings {
 
 export type Request =
   | { type: 'load'; id: number; model: ModelEntry; runtime: RuntimeManifest; backend: Backend }
+  | { type: 'warm'; id: number; n: number }
   | { type: 'run'; id: number; task: Task; settings: SampleSettings }
   | { type: 'cancel'; id: number };
 
