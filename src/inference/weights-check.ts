@@ -6,7 +6,7 @@ import { Graph, type Shape, fmtShape } from '../engine/graph.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { UnmaskError } from '../errors.ts';
 import { Scope } from '../nn/scope.ts';
-import { type PriorConfig, transformerConfig } from '../models/prior-config.ts';
+import { type PriorConfig, priorInputs, transformerConfig } from '../models/prior-config.ts';
 import { transformer } from '../models/transformer.ts';
 import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
 import { embedCodes, encoder, generator, probabilisticGenerator } from '../models/vqgan.ts';
@@ -50,7 +50,7 @@ export function checkWeights(store: ParamStore, expected: Map<string, Shape>, so
 export function priorShapes(c: PriorConfig): Map<string, Shape> {
   const n = c.latent * c.latent;
   // The causal twin reads N − 1 tokens (start_tok takes the first place).
-  return declaredShapes((s, g) => transformer(s, g.input('tokens', [1, c.causal ? n - 1 : n], 'int64'), transformerConfig(c)));
+  return declaredShapes((s, g) => transformer(s, g.input('tokens', [1, c.causal ? n - 1 : n], 'int64'), transformerConfig(c), priorInputs(g, c, 1)));
 }
 
 /**

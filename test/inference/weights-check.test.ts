@@ -74,6 +74,14 @@ describe('config.json against the weights', () => {
     const tok = withEditedConfig(run, copy('tok'), (c) => (c.tokenizer.codebookSize = 32));
     expect(() => loadModel(tok)).toThrow(/tokenizer\.safetensors\) do not match config\.json: 1 mis-shaped \(quantize\.embedding\.weight is \[16,8\] where config\.json needs \[32,8\]\)/);
   });
+
+  it("declares a class-conditional model's label embedding, so such a model loads", () => {
+    const labelled = copy('classes');
+    writePriorRun(labelled, { classes: ['cat', 'dog'] });
+    expect(loadModel(labelled).classes).toEqual(['cat', 'dog']);
+    const unlabelled = withEditedTensors(labelled, copy('no-label-emb'), 'ema.safetensors', (t) => delete t['label_emb.weight']);
+    expect(() => loadModel(unlabelled)).toThrow(/1 tensor\(s\) missing \(label_emb\.weight \[3,32\]\)/);
+  });
 });
 
 describe('state.json', () => {
