@@ -45,8 +45,6 @@ export interface WebRuntimeOptions {
   threads?: number;
   /** The wasm binary, when the caller fetched it itself (to cache it and count its bytes). */
   wasmBinary?: ArrayBuffer;
-  /** Whether idle threads spin between ops (SessionOptions.spin); overrides what each session asks for. */
-  spin?: boolean;
 }
 
 /** A runtime on the onnxruntime-web module `ort`. */
@@ -63,7 +61,8 @@ export function webRuntimeOn(ort: OrtWeb, o: WebRuntimeOptions = {}): Runtime {
         executionProviders: providers,
         graphOptimizationLevel: 'all',
         logSeverityLevel: 3,
-        ...((o.spin ?? opts.spin) === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+        // Idle threads sleep unless the session asks to spin (SessionOptions.spin), as on onnxruntime-node.
+        ...(opts.spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
       });
       return new WebSession(ort, session);
     },

@@ -11,6 +11,7 @@ import { type Browser, type Page, chromium } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servedModels } from '../../src/cli/serve.ts';
+import { FASHION_CLASSES, classConditionalFashion } from '../helpers/class-model.ts';
 import { ensureAppBuilt } from '../../src/web/build.ts';
 import { createAppServer } from '../../src/web/server.ts';
 import { NEWEST, drag, maskedPixels, openApp, pixels, ready, runTask, settings, tabTo, watch } from '../helpers/app.ts';
@@ -18,6 +19,7 @@ import { CHROMIUM, launchChromium } from '../helpers/serve.ts';
 
 let server: Server;
 let url: string;
+const tmp = mkdtempSync(join(tmpdir(), 'unmask-e2e-editor-'));
 /** Every path the server was asked for. */
 const requests: string[] = [];
 let browser: Browser;
@@ -26,7 +28,7 @@ let problems: string[];
 
 beforeAll(async () => {
   const appDir = await ensureAppBuilt();
-  server = createAppServer({ appDir, models: servedModels([]) });
+  server = createAppServer({ appDir, models: servedModels([classConditionalFashion(join(tmp, 'fashion-classes'))]) });
   server.on('request', (req) => requests.push(req.url ?? ''));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/?model=fashion`;
@@ -38,6 +40,7 @@ afterAll(async () => {
   await browser?.close();
   await new Promise((r) => server?.close(r));
   server?.closeAllConnections();
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 const newestRun = async () => Number(await page.getAttribute(NEWEST, 'data-run'));
@@ -211,6 +214,23 @@ describe('web app editor (chromium, wasm)', () => {
     await tabTo(page, `[aria-label="Download image 1 of run ${run + 1} as PNG"]`);
     const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
     expect(download.suggestedFilename()).toBe('unmask-fashion-inpaint-seed15-1-8x.png');
+  });
+
+  it('offers the classes of a class-conditional model, and guidance once a class is chosen', async () => {
+    expect(await page.isHidden('#class-row')).toBe(true); // fashion is unconditional
+    await page.selectOption('#model', 'fashion-classes');
+    await ready(page);
+    await page.click('[data-task=generate]');
+    expect(await page.$$eval('#class option', (os) => os.map((o) => o.textContent))).toEqual(['any (unconditional)', ...FASHION_CLASSES]);
+    expect(await page.isHidden('#guidance-row')).toBe(true);
+    await page.selectOption('#class', 'Trouser');
+    expect(await page.isVisible('#guidance-row')).toBe(true);
+    await settings(page, { seed: 16, steps: 2, count: 1 });
+    expect(await runTask(page)).toMatch(/^generate: 1 image/);
+    expect(await page.textContent(`${NEWEST} h3`)).toMatch(/^Run \d+: generate, fashion-classes, class Trouser, seed 16,/);
+    await page.selectOption('#model', 'fashion');
+    await ready(page);
+    expect(await page.isHidden('#class-row')).toBe(true);
   });
 
   it('logged no console errors and no failed requests', () => {

@@ -149,7 +149,7 @@ async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, ba
     rt.providers = ['wasm'];
     rt.adapter = null;
     rt.fallback = e instanceof Error ? e.message : String(e);
-    setRuntime(webRuntimeOn(rt.ort, { providers: rt.providers, spin: false }));
+    setRuntime(webRuntimeOn(rt.ort, { providers: rt.providers }));
     m = await build(entry.name, modelFiles);
   }
   // Only now is the previous model let go: a model that fails to load leaves the working one in place.
@@ -164,7 +164,7 @@ async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, ba
     latent: t.latent,
     pixelsPerToken: t.pixelsPerToken,
     causal: m.prior.causal,
-    classes: (m as { classes?: readonly string[] }).classes ?? [],
+    classes: m.classes,
     samplers: Object.keys(SAMPLERS),
     providers: rt.providers,
     adapter: rt.adapter,
@@ -191,9 +191,7 @@ async function startRuntime(choice: Awaited<ReturnType<typeof chooseBuild>>, sto
   ]);
   const { threads } = threadCount();
   ort.env.logLevel = 'error';
-  // Idle threads sleep rather than spin: in a browser they share the cores with the page, the browser and
-  // whatever else runs; on the 2-core build machine under load, 259 against 343 ms per sampling step.
-  setRuntime(webRuntimeOn(ort, { providers: choice.providers, threads, wasmBinary: wasm.buffer as ArrayBuffer, spin: false }));
+  setRuntime(webRuntimeOn(ort, { providers: choice.providers, threads, wasmBinary: wasm.buffer as ArrayBuffer }));
   return { ort, providers: choice.providers, adapter: choice.adapter, fallback: null };
 }
 
@@ -233,12 +231,10 @@ async function run(id: number, task: Task, s: SampleSettings): Promise<void> {
   const times: RunTimes = { sampling: 0, previews: 0, previewCount: 0, decode: 0 };
   const t0 = performance.now();
   let mark = t0;
-  const { label, guidance, preview, ...settings } = s;
+  const { preview, ...settings } = s;
   const result = await runTask(m, task, {
     ...settings,
     sampler: s.sampler as SamplerName,
-    // Class-conditional models only: the library reads these where it supports them.
-    ...(label ? { label, guidance } : {}),
     onStep: async ({ step, steps, tokens }) => {
       const now = performance.now();
       times.sampling += now - mark;
