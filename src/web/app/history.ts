@@ -97,9 +97,9 @@ export class History {
       c.height = height;
       c.setAttribute('role', 'img');
       c.setAttribute('aria-label', `image ${i + 1} of the run in progress`);
-      c.style.width = `${(width / unit) * SHOWN_WIDTH}px`;
       const fig = document.createElement('figure');
       fig.className = 'result';
+      fig.style.width = `${(width / unit) * SHOWN_WIDTH}px`;
       fig.append(c);
       images.append(fig);
     }
@@ -168,7 +168,8 @@ export class History {
     thumb.setAttribute('aria-label', `Enlarge ${name}`);
     const canvas = document.createElement('canvas');
     drawImage(canvas, run.images, i);
-    canvas.style.width = `${(run.images.width / run.unit) * SHOWN_WIDTH}px`;
+    // The card is as wide as the image is shown; its buttons wrap under it.
+    fig.style.width = `${(run.images.width / run.unit) * SHOWN_WIDTH}px`;
     thumb.append(canvas);
     thumb.addEventListener('click', () => this.open(run, i, thumb));
     const caption = document.createElement('figcaption');
