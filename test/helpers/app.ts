@@ -79,6 +79,13 @@ export async function runTask(page: Page, timeout = 90_000): Promise<string> {
   return (await page.textContent('#status')) ?? '';
 }
 
+/** Presses `key` to start a run and waits until a new run is in the history (however short the run). */
+export async function pressToRun(page: Page, key = 'Enter', timeout = 90_000): Promise<void> {
+  const before = await page.locator('#results .run:not(.live)').count();
+  await page.keyboard.press(key);
+  await page.waitForFunction((n) => document.querySelectorAll('#results .run:not(.live)').length > n && document.body.dataset.state === 'ready', before, { timeout });
+}
+
 /** The newest finished run's group (CSS). */
 export const NEWEST = '#results > .run:not(.live):first-child';
 

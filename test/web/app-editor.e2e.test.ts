@@ -14,7 +14,7 @@ import { servedModels } from '../../src/cli/serve.ts';
 import { FASHION_CLASSES, classConditionalFashion } from '../helpers/class-model.ts';
 import { ensureAppBuilt } from '../../src/web/build.ts';
 import { createAppServer } from '../../src/web/server.ts';
-import { NEWEST, drag, maskedPixels, openApp, pixels, ready, runTask, settings, tabTo, watch } from '../helpers/app.ts';
+import { NEWEST, drag, maskedPixels, openApp, pixels, pressToRun, ready, runTask, settings, tabTo, watch } from '../helpers/app.ts';
 import { CHROMIUM, launchChromium } from '../helpers/serve.ts';
 
 let server: Server;
@@ -192,9 +192,7 @@ describe('web app editor (chromium, wasm)', () => {
     await settings(page, { seed: 15, steps: 2, count: 1 });
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await tabTo(page, '#run');
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.body.dataset.state === 'running');
-    await ready(page);
+    await pressToRun(page);
     const run = await newestRun();
     await tabTo(page, `[aria-label="Edit image 1 of run ${run}"]`);
     await page.keyboard.press('Enter');
@@ -207,9 +205,7 @@ describe('web app editor (chromium, wasm)', () => {
     for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowRight');
     expect(await maskedPixels(page)).toBeGreaterThan(20);
     await tabTo(page, '#run');
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.body.dataset.state === 'running');
-    await ready(page);
+    await pressToRun(page);
     expect(await page.textContent('#status')).toMatch(/^inpaint: 1 image/);
     await tabTo(page, `[aria-label="Download image 1 of run ${run + 1} as PNG"]`);
     const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);

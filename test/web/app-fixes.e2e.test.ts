@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NEWEST, drag, maskedPixels, openApp, pixels, ready, runTask, setValue, settings, tabTo } from '../helpers/app.ts';
+import { NEWEST, drag, maskedPixels, openApp, pixels, pressToRun, ready, runTask, setValue, settings, tabTo } from '../helpers/app.ts';
 import { type RunningServer, launchChromium, startServe } from '../helpers/serve.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'unmask-e2e-fixes-'));
@@ -157,10 +157,14 @@ describe('web app fixes (chromium, wasm)', () => {
     await page.click('[data-task=generate]');
     await settings(page, { seed: 5, steps: 2, count: 1 });
     await page.focus('#run');
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.body.dataset.state === 'running');
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('stop');
-    await ready(page);
+    // Where the focus goes, however short the run: Stop while it runs, Run again after.
+    await page.evaluate(() => {
+      const w = window as unknown as { focusLog: string[] };
+      w.focusLog = [];
+      document.addEventListener('focusin', (e) => w.focusLog.push((e.target as HTMLElement).id || (e.target as HTMLElement).tagName));
+    });
+    await pressToRun(page);
+    expect(await page.evaluate(() => (window as unknown as { focusLog: string[] }).focusLog)).toEqual(['stop', 'run']);
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('run');
   });
 
