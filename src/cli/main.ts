@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { nodeRuntime } from '../engine/runtime-node.ts';
 import { UnmaskError, firstLine } from '../errors.ts';
-import { setRuntime } from '../engine/runtime.ts';
+import { setRuntime, withSessionDefaults } from '../engine/runtime.ts';
 import { registerBench } from './bench.ts';
 import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
@@ -16,6 +16,7 @@ import { Interrupted } from './interrupt.ts';
 import { registerServe } from './serve.ts';
 import { registerTokenize } from './tokenize.ts';
 import { registerTrain } from './train.ts';
+import { int } from './parse.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -25,12 +26,17 @@ export function createProgram(): Command {
     .description('Discrete absorbing diffusion image generation (Unleashing Transformers) on ONNX Runtime.')
     .version(version, '-V, --version', 'print the version')
     .option('--debug', 'show stack traces for errors')
+    .option('--threads <n>', 'ONNX Runtime threads per session (default: every core; 1 wastes less on a machine busy with other work)', int('--threads', 1))
     .helpOption('-h, --help', 'show help')
     .helpCommand(false)
     .showSuggestionAfterError()
     // Subcommands made with .command() inherit these two, so every parse error comes back here.
     .exitOverride()
-    .configureOutput({ outputError: () => {} });
+    .configureOutput({ outputError: () => {} })
+    .hook('preAction', () => {
+      const threads = program.opts().threads as number | undefined;
+      if (threads) setRuntime(withSessionDefaults(nodeRuntime, { threads }));
+    });
   registerGenerate(program);
   registerTrain(program);
   registerTokenize(program);

@@ -51,3 +51,9 @@ export function getRuntime(): Runtime {
   if (!current) throw new UnmaskError("no ONNX Runtime chosen", "import unmask's package entry (it chooses onnxruntime-node), or call setRuntime() first");
   return current;
 }
+
+/** `rt` with default session options (such as a thread count) for every session that does not set its own. */
+export function withSessionDefaults(rt: Runtime, defaults: SessionOptions): Runtime {
+  const set = (opts: SessionOptions) => Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  return { name: rt.name, createSession: (model, opts = {}) => rt.createSession(model, { ...defaults, ...set(opts) }) };
+}
