@@ -83,6 +83,36 @@ export class OnnxFeatures implements FeatureExtractor {
     return { n, d: this.dim, data: out };
   }
 
+  /**
+   * The network's class for each image, from its second output: class indices [B] (what a feature net
+   * trained by unmask, models/features/*.onnx, returns beside its features) or logits [B, classes].
+   */
+  async classify(images: Float32Array, n: number): Promise<Int32Array> {
+    const logits = this.session.outputNames[1];
+    if (!logits) throw new EvalError(`${this.name} returns features only`, 'classify with a network that also returns classes (one made by unmask train features)');
+    const [c, h, w] = this.imageShape;
+    const per = c * h * w;
+    const out = new Int32Array(n);
+    const x = new Float32Array(this.batch * per);
+    for (let i = 0; i < n; i += this.batch) {
+      const m = Math.min(this.batch, n - i);
+      x.fill(0).set(images.subarray(i * per, (i + m) * per));
+      const r = (await this.session.run({ [this.input]: { dtype: 'float32', shape: [this.batch, c, h, w], data: x } }, [logits]))[logits];
+      if (r.shape.length === 1) {
+        for (let j = 0; j < m; j++) out[i + j] = Number(r.data[j]);
+        continue;
+      }
+      const k = r.shape[1];
+      const v = r.data as Float32Array;
+      for (let j = 0; j < m; j++) {
+        let best = 0;
+        for (let q = 1; q < k; q++) if (v[j * k + q] > v[j * k + best]) best = q;
+        out[i + j] = best;
+      }
+    }
+    return out;
+  }
+
   release(): Promise<void> {
     return this.session.release();
   }
