@@ -68,15 +68,17 @@ interface Opened {
   resumed: boolean;
   history: PriorEval[];
   seconds: number;
+  /** CPU time of the training process (all its threads) in the same spans, the compute on a shared machine. */
+  cpuSeconds: number;
 }
 
 function open(o: PriorRunOptions): Opened {
   if (findCheckpoint(o.out)) {
     if (!o.resume) throw new RunError(`${o.out} already holds a training run`, 'pass --resume to continue it, or choose another --out');
     const r = loadPriorCheckpoint(o.out);
-    const extra = r.extra as { history?: PriorEval[]; seconds?: number };
+    const extra = r.extra as { history?: PriorEval[]; seconds?: number; cpuSeconds?: number };
     const config = withScheduleOverrides(r.prior, o.overrides ?? {});
-    return { config, tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams, `${o.out} (tokenizer)`), tokenizerConfig: r.tokenizer, tokenizerParams: r.tokenizerParams, state: r.state, resumed: true, history: extra.history ?? [], seconds: extra.seconds ?? 0 };
+    return { config, tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams, `${o.out} (tokenizer)`), tokenizerConfig: r.tokenizer, tokenizerParams: r.tokenizerParams, state: r.state, resumed: true, history: extra.history ?? [], seconds: extra.seconds ?? 0, cpuSeconds: extra.cpuSeconds ?? 0 };
   }
   if (!o.vqgan) throw new RunError('a new prior needs a tokenizer', 'pass --vqgan: a run of unmask train vqgan, or a model (embedded name or directory) whose tokenizer to reuse');
   const vq = loadTokenizerWeights(o.vqgan);
@@ -93,6 +95,7 @@ function open(o: PriorRunOptions): Opened {
     resumed: false,
     history: [],
     seconds: 0,
+    cpuSeconds: 0,
   };
 }
 
@@ -148,15 +151,19 @@ export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainSt
   try {
     while (run.state.step < o.steps) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       const info = await trainer.step();
       run.seconds += (performance.now() - t0) / 1000;
+      run.cpuSeconds += cpuSince(c0);
       checkFiniteStep(o.out, run.state.step, { loss: info.loss, 'gradient norm': info.gradNorm }, run.history.at(-1)?.step, 'a lower --lr');
       o.onStep?.({ ...info, steps: o.steps });
       const last = run.state.step >= o.steps || o.stop?.requested;
       if (run.state.step % o.checkpointEvery === 0 || last) {
         const t1 = performance.now();
+        const c1 = process.cpuUsage();
         await checkpoint(o, run, val);
         run.seconds += (performance.now() - t1) / 1000;
+        run.cpuSeconds += cpuSince(c1);
       }
       if (o.stop?.requested) break;
     }
@@ -165,6 +172,12 @@ export async function runPriorTraining(o: PriorRunOptions): Promise<PriorTrainSt
     await run.tokenizer.release();
   }
   return run.state;
+}
+
+/** CPU seconds (user + system, every thread) since `start`. */
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1e6;
 }
 
 async function sequential<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
@@ -183,7 +196,7 @@ async function checkpoint(o: PriorRunOptions, run: Opened, val: LatentSet): Prom
   const samples = await generate(model, { n: 16, steps: Math.min(o.sampleSteps, run.config.latent ** 2), temperature: 0.9, seed: 0 });
   await model.releasePrior();
   const grid = imageGrid([samples.images], { cols: 8 });
-  savePriorCheckpoint(o.out, run.config, run.tokenizerConfig, run.tokenizerParams, s, { history: run.history, seconds: run.seconds }, {
+  savePriorCheckpoint(o.out, run.config, run.tokenizerConfig, run.tokenizerParams, s, { history: run.history, seconds: run.seconds, cpuSeconds: run.cpuSeconds }, {
     'model-card.md': priorCard(o, run),
     'samples.png': await encodePng(grid),
   });
@@ -212,7 +225,7 @@ function priorCard(o: PriorRunOptions, run: Opened): string {
 - Tokenizer: ${vq.imageSize}×${vq.imageSize}×${vq.channels} images ↔ ${c.latent}×${c.latent} codes, codebook ${c.codebookSize}.
 - Prior: ${c.layers} layers, width ${c.dim}, ${c.heads} heads, ${run.state.params.count()} parameters; ${objective}; Adam lr ${c.lr} with ${c.warmup} warm-up steps${schedule}, batch ${c.batch}, EMA ${c.emaDecay}${c.gradClip ? `, gradient clip ${c.gradClip}` : ''}. Seed ${o.seed}.${classes}
 - Command: \`${o.command}\`
-- Steps: ${run.state.step}; training time ${(run.seconds / 60).toFixed(1)} min on this machine.
+- Steps: ${run.state.step}; training time ${(run.seconds / 60).toFixed(1)} min on this machine (${(run.cpuSeconds / 60).toFixed(1)} CPU-minutes).
 
 ${validation}
 |---|---|

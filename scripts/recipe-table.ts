@@ -1,0 +1,71 @@
+// The study table of reports/recipe: one row per training run, with what it changed, its command, its
+// compute (steps × batch, and the CPU time /usr/bin/time measured for the training process), its
+// validation ELBO and the FID / precision / recall of its `unmask eval` report at each sampler and
+// step count. Usage: npx tsx scripts/recipe-table.ts STUDY.json > table.md, where STUDY.json lists
+// [{ "run": "DIR", "eval": "REPORT_DIR", "change": "what differs from the baseline" }, …]; a run's
+// CPU time is read from DIR.time (lines "W s wall U s user S s sys", one per invocation, summed).
+import { existsSync, readFileSync } from 'node:fs';
+
+interface Entry {
+  run: string;
+  eval: string;
+  change: string;
+}
+
+interface Row {
+  schedule: string;
+  steps: number;
+  guidance: number | null;
+  fid: number;
+  precision: number;
+  recall: number;
+}
+
+/**
+ * Training CPU and wall minutes: from the model card (runs made since cards record CPU time), else from
+ * the run's `/usr/bin/time` file; a snapshot DIR-STEP of a longer run DIR gets that run's share,
+ * STEP / (the run's final step), marked ≈.
+ */
+function minutes(run: string, card: string, step: number): string {
+  const m = /training time ([\d.]+) min on this machine \(([\d.]+) CPU-minutes\)/.exec(card);
+  if (m) return `${Number(m[2]).toFixed(0)} (${Number(m[1]).toFixed(0)})`;
+  const parent = run.replace(/-\d+$/, '');
+  if (!existsSync(`${parent}.time`)) return '–';
+  let cpu = 0, wall = 0;
+  for (const line of readFileSync(`${parent}.time`, 'utf8').split('\n')) {
+    const t = /([\d.]+) s wall ([\d.]+) s user ([\d.]+) s sys/.exec(line);
+    if (t) {
+      wall += Number(t[1]) / 60;
+      cpu += (Number(t[2]) + Number(t[3])) / 60;
+    }
+  }
+  const total = (JSON.parse(readFileSync(`${parent}/state.json`, 'utf8')) as { step: number }).step;
+  const share = parent === run ? 1 : step / total;
+  return `${parent === run ? '' : '≈'}${(cpu * share).toFixed(0)} (${(wall * share).toFixed(0)})`;
+}
+
+const entries = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Entry[];
+const columns = new Map<string, { schedule: string; steps: number }>();
+const loaded = entries.map((e) => {
+  const state = JSON.parse(readFileSync(`${e.run}/state.json`, 'utf8')) as { step: number; extra?: { seconds?: number; history?: { step: number; elbo: number }[] } };
+  const config = JSON.parse(readFileSync(`${e.run}/config.json`, 'utf8')) as { prior: { batch: number } };
+  const report = JSON.parse(readFileSync(`${e.eval}/report.json`, 'utf8')) as { rows: Row[]; elbo: { bitsPerToken: number } | null };
+  for (const r of report.rows) columns.set(`${r.schedule} ${r.steps}`, { schedule: r.schedule, steps: r.steps });
+  const card = readFileSync(`${e.run}/model-card.md`, 'utf8');
+  const command = /Command: `([^`]*)`/.exec(card)?.[1] ?? '';
+  return { ...e, state, batch: config.prior.batch, report, command, card };
+});
+const cols = [...columns.values()].sort((a, b) => a.schedule.localeCompare(b.schedule) || a.steps - b.steps);
+const head = cols.map((c) => `${c.schedule} ${c.steps}: FID / P / R`);
+console.log(`| run | change | steps × batch | CPU min (wall min) | ELBO bits/token | ${head.join(' | ')} |`);
+console.log(`|---|---|---|---|---|${cols.map(() => '---|').join('')}`);
+for (const e of loaded) {
+  const time = minutes(e.run, e.card, e.state.step);
+  const cells = cols.map((c) => {
+    const r = e.report.rows.find((x) => x.schedule === c.schedule && x.steps === c.steps && x.guidance === null);
+    return r ? `${r.fid.toFixed(1)} / ${r.precision.toFixed(2)} / ${r.recall.toFixed(2)}` : '–';
+  });
+  console.log(`| ${e.run.split('/').pop()} | ${e.change} | ${e.state.step} × ${e.batch} | ${time} | ${e.report.elbo?.bitsPerToken.toFixed(3) ?? '–'} | ${cells.join(' | ')} |`);
+}
+console.log('\nCommands:\n');
+for (const e of loaded) console.log(`- ${e.run.split('/').pop()}: \`${e.command}\``);
