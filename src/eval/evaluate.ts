@@ -33,8 +33,8 @@ export interface BaselineSampler {
   parameters: number;
   /** Network passes per image (N for raster-order sampling of N tokens). */
   steps: number;
-  /** `labels` [n]: a class per image for a class-conditional baseline. */
-  generate(n: number, seed: number, temperature: number, labels?: Int32Array): Promise<Images>;
+  /** `labels` [n]: a class per image for a class-conditional baseline, with guidance weight `guidance`. */
+  generate(n: number, seed: number, temperature: number, labels?: Int32Array, guidance?: number): Promise<Images>;
   /** Its validation negative log-likelihood in bits per token (exact for an autoregressive model). */
   bitsPerToken?(latents: LatentSet): Promise<number>;
 }
@@ -48,7 +48,7 @@ export function autoregressiveBaseline(model: UnmaskModel): BaselineSampler {
     source: model.dir,
     parameters: model.priorParams.count(),
     steps: tokens,
-    generate: async (n, seed, temperature, labels) => (await generate(model, { n, steps: tokens, temperature, seed, labels: model.classes.length ? labels : undefined })).images,
+    generate: async (n, seed, temperature, labels, guidance) => (await generate(model, { n, steps: tokens, temperature, seed, labels: model.classes.length ? labels : undefined, guidance })).images,
     bitsPerToken: (latents) => validationNll(model.prior, model.priorParams, latents),
   };
 }
@@ -322,8 +322,10 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
     }
   }
   const ar = o.autoregressive;
-  // The baseline samples the same classes (without guidance) when the rows are class-conditional.
-  if (ar) await addRow(ar.label, 'raster order', ar.steps, o.guidance ? 0 : null, 'samples-autoregressive.png', (m, seed, labels) => ar.generate(m, seed, o.temperature, labels));
+  // The baseline samples the same classes, at the same guidance weights, when the rows are class-conditional.
+  for (const w of weights) {
+    if (ar) await addRow(ar.label, 'raster order', ar.steps, w, `samples-autoregressive${suffix(w)}.png`, (m, seed, labels) => ar.generate(m, seed, o.temperature, labels, w ?? 0));
+  }
 
   const cpu = cpus();
   const report: EvalReport = {

@@ -68,6 +68,11 @@ export interface AutoregressiveSampleOptions {
   seed?: number;
   /** A class index per grid for a class-conditional model (the number of classes: unconditional). */
   labels?: Int32Array;
+  /**
+   * Classifier-free guidance weight w with `labels`: each grid runs in one doubled batch with its label
+   * and with the null label, and token t is drawn from softmax((1 + w)·log p(·|c) − w·log p(·|∅)). Default 0.
+   */
+  guidance?: number;
   /** After every position, with the grids so far (codebookSize where not yet generated); a returned promise is awaited. */
   onStep?: (info: { step: number; steps: number; tokens: Int32Array; revealed: number }) => void | Promise<void>;
 }
@@ -128,18 +133,29 @@ export class AutoregressiveSampler {
     const rowsPer = Math.min(this.chunk, count);
     const chunks = [];
     if (o.labels && o.labels.length !== count) throw new SampleError(`${o.labels.length} labels for ${count} grids`, 'give one label per grid');
+    const w = o.guidance ?? 0;
+    if (!(w >= 0) || !Number.isFinite(w)) throw new SampleError(`guidance must be a number ≥ 0, got ${o.guidance}`, 'pass --guidance 0 or more');
+    const guided = w !== 0 && !!o.labels && this.config.classes.length > 0;
+    // Guided: rows rowsPer.. of the doubled batch hold the same grids with the null label.
+    const width = guided ? 2 * rowsPer : rowsPer;
     for (let first = 0; first < count; first += rowsPer) {
       const rows = Math.min(rowsPer, count - first);
-      const labels = o.labels && Int32Array.from({ length: rowsPer }, (_, b) => o.labels![first + Math.min(b, rows - 1)]);
-      chunks.push({ first, rows, prev: new BigInt64Array(rowsPer), decoder: await this.decoder(rowsPer, labels) });
+      const labels = o.labels && Int32Array.from({ length: width }, (_, b) => (b < rowsPer ? o.labels![first + Math.min(b, rows - 1)] : this.config.classes.length));
+      chunks.push({ first, rows, prev: new BigInt64Array(width), decoder: await this.decoder(width, labels) });
     }
     const out = new Int32Array(count * n).fill(k);
     const rng = new Rng(seed);
+    const mixed = new Float32Array(k);
     for (let t = 0; t < n; t++) {
       for (const ch of chunks) {
         const logp = await ch.decoder.next(ch.prev);
         for (let b = 0; b < ch.rows; b++) {
-          const [token] = drawTempered(logp, b * k, k, temperature, rng);
+          let token: number;
+          if (guided) {
+            for (let v = 0; v < k; v++) mixed[v] = (1 + w) * logp[b * k + v] - w * logp[(rowsPer + b) * k + v];
+            [token] = drawTempered(mixed, 0, k, temperature, rng);
+            ch.prev[rowsPer + b] = BigInt(token);
+          } else [token] = drawTempered(logp, b * k, k, temperature, rng);
           out[(ch.first + b) * n + t] = token;
           ch.prev[b] = BigInt(token);
         }

@@ -127,8 +127,7 @@ export async function generate(model: UnmaskModel, o: TaskOptions): Promise<Task
     const h = model.prior.latent;
     const n = o.n ?? 1;
     const condition = taskCondition(model, o, n);
-    if (condition && condition.guidance !== 0) throw new TaskError('the autoregressive baseline samples a class without guidance', 'drop --guidance');
-    const tokens = await sampleAutoregressive(model, { n, temperature: o.temperature, seed: o.seed, labels: condition?.labels, onStep: o.onStep });
+    const tokens = await sampleAutoregressive(model, { n, temperature: o.temperature, seed: o.seed, labels: condition?.labels, guidance: condition?.guidance, onStep: o.onStep });
     return { images: await decodeGrid(model, tokens, n, h, h), tokens, known: new Uint8Array(h * h), grid: [h, h] };
   }
   const d = model.denoiser(o.precision);

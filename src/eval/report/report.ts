@@ -42,10 +42,14 @@ function summary(r: EvalReport): string[] {
     const [rnd, conf] = [at('random'), at('confidence')];
     if (rnd && conf) lines.push(`- At ${fewest} steps: confidence FID ${f2(conf.fid)} vs random ${f2(rnd.fid)}; precision ${f3(conf.precision)} vs ${f3(rnd.precision)}, recall ${f3(conf.recall)} vs ${f3(rnd.recall)}.`);
   }
-  const ar = r.rows.find((row) => row.method !== 'absorbing diffusion');
-  if (ar && absorbing.length) {
-    const best = absorbing.reduce((a, b) => (b.fid < a.fid ? b : a));
-    lines.push(`- ${ar.method} (${ar.steps} steps): FID ${f2(ar.fid)}, ${time(ar.secondsPerImage)} per image; the best absorbing row (${seriesName(best)}, ${best.steps} steps) has FID ${f2(best.fid)} at ${time(best.secondsPerImage)}.`);
+  const lowest = (rows: EvalRow[]) => rows.reduce((a, b) => (b.fid < a.fid ? b : a));
+  for (const ar of r.rows.filter((row) => row.method !== 'absorbing diffusion')) {
+    const same = absorbing.filter((row) => row.guidance === ar.guidance);
+    if (!same.length) continue;
+    const best = lowest(same);
+    const few = same.filter((row) => row.steps <= 16);
+    const atFew = few.length ? `; at ≤ 16 steps, ${seriesName(lowest(few))} at ${lowest(few).steps} steps: FID ${f2(lowest(few).fid)}` : '';
+    lines.push(`- ${ar.method}${ar.guidance === null ? '' : ` (guidance ${ar.guidance})`}, ${ar.steps} steps: FID ${f2(ar.fid)}, ${time(ar.secondsPerImage)} per image; the best absorbing row at the same guidance (${seriesName(best)}, ${best.steps} steps) has FID ${f2(best.fid)} at ${time(best.secondsPerImage)}${atFew}.`);
   }
   lines.push(`- The VQGAN's reconstructions of the real images score FID ${f2(r.reconstruction.fid)}: the floor for any prior decoded by this VQGAN (up to the noise of n = ${r.setup.n}).`);
   return lines;
@@ -82,7 +86,7 @@ Quality and speed against sampling steps, the trade the paper measures (Bond-Tay
 ## Setup
 
 - Model: \`${s.model}\`: ${s.tokens} tokens per image from a codebook of ${s.codebookSize}; prior ${s.priorParameters.toLocaleString('en')} parameters.${s.autoregressive ? `\n- Autoregressive baseline: \`${s.autoregressive.source}\`, ${s.autoregressive.parameters.toLocaleString('en')} parameters.` : ''}
-- Samples: ${s.n} per row at temperature ${s.temperature} (confidence order: choice temperature ${s.choiceTemperature}), in batches of ${s.batch} (batch b seeded ${s.seed} + b); prior in ${s.precision}.${r.rows.some((x) => x.guidance !== null) ? '\n- Class-conditional rows: sample i has the class of real image i (the data\'s class proportions), with classifier-free guidance of the stated weight; the baseline samples the same classes.' : ''}
+- Samples: ${s.n} per row at temperature ${s.temperature} (confidence order: choice temperature ${s.choiceTemperature}), in batches of ${s.batch} (batch b seeded ${s.seed} + b); prior in ${s.precision}.${r.rows.some((x) => x.guidance !== null) ? '\n- Class-conditional rows: sample i has the class of real image i (the data\'s class proportions), with classifier-free guidance of the stated weight; the baseline samples the same classes at the same weights.' : ''}
 - Real images: ${s.reference}.
 - Features: ${s.features} (${s.featureDim}-d). FID: Fréchet distance of Gaussian fits; PRDC with k = ${s.k} (Naeem et al. 2020).
 - Time: wall-clock per image for sampling and decoding, after one untimed warm-up batch per row; ${s.machine}; ${s.date}.
