@@ -205,6 +205,8 @@ function modelLoaded(loaded: ModelInfo, entry: ModelEntry): void {
   fillClasses(loaded.classes);
   fillScales(s);
   if (changed) {
+    // On a CPU a 256-px image takes many seconds per step: such models start at one image at a time.
+    if (loaded.imageSize >= 128 && loaded.providers[0] === 'wasm') ui.count.value = '1';
     // Sources hold images of the previous model's size and colours; start again.
     sourceA.clear();
     sourceB.clear();

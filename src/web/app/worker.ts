@@ -23,6 +23,12 @@ const scope = self as unknown as {
 
 /** Largest share of a run's time that part-way previews may take in 'budget' mode. */
 const PREVIEW_SHARE = 0.1;
+/**
+ * Prior weights (as float32 bytes) above which only one prior session is kept at a time: each session
+ * (one per power-of-two batch) bakes its own copy of the weights, and wasm has 4 GB in all.
+ */
+const ONE_PRIOR_SESSION_BYTES = 64e6;
+
 /** At most this many wasm threads: each is a worker with its own stack, and our graphs split no further. */
 const MAX_THREADS = 16;
 
@@ -38,6 +44,8 @@ interface Loaded {
 
 let runtime: Loaded | null = null;
 let model: UnmaskModel | null = null;
+/** The batch the prior's sessions were last built for. */
+let priorChunk = 0;
 /** How long the last decode of one image took, to budget previews before the first one is measured. */
 let decodeMsPerImage = 0;
 let cache: Promise<FileCache> | null = null;
@@ -155,6 +163,7 @@ async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, ba
   // Only now is the previous model let go: a model that fails to load leaves the working one in place.
   await model?.release();
   model = m;
+  priorChunk = 0;
   const t = m.tokenizer;
   const { threads, note } = threadCount();
   return {
@@ -225,6 +234,7 @@ async function run(id: number, task: Task, s: SampleSettings): Promise<void> {
   const m = model;
   if (!m) throw new Error('no model is loaded yet — pick a model first');
   if (!(s.sampler in SAMPLERS)) throw new Error(`no sampler '${s.sampler}' — choose one of ${Object.keys(SAMPLERS).join(', ')}`);
+  await fitPrior(m, s.n);
   const [h, w] = gridOf(m, task);
   const pixels = h * w * m.tokenizer.pixelsPerToken ** 2;
   const imagePixels = m.tokenizer.config.imageSize ** 2;
@@ -262,6 +272,14 @@ async function run(id: number, task: Task, s: SampleSettings): Promise<void> {
   post({ type: 'done', id, images: result.images, seconds: (performance.now() - t0) / 1000, times });
 }
 
+/** Lets the prior's sessions for another batch size go before a large model builds those for `n` images. */
+async function fitPrior(m: UnmaskModel, n: number): Promise<void> {
+  if (m.prior.causal) return;
+  const chunk = Math.min(m.denoiser().maxChunk, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
+  if (priorChunk && chunk !== priorChunk && m.priorParams.count() * 4 > ONE_PRIOR_SESSION_BYTES) await m.releasePrior();
+  priorChunk = chunk;
+}
+
 /**
  * Builds the sessions a run of `n` images needs (the prior's body and head, the decoder for n), so the
  * first Run doesn't wait for them; the page asks for this right after a load, while the user looks.
@@ -269,6 +287,7 @@ async function run(id: number, task: Task, s: SampleSettings): Promise<void> {
 async function warm(n: number): Promise<void> {
   const m = model;
   if (!m || m.prior.causal) return;
+  await fitPrior(m, n);
   const t = m.tokenizer;
   const tokens = new Int32Array(n * t.latent * t.latent);
   await m.denoiser().logProbs(tokens.fill(m.prior.codebookSize), n, new Int32Array(n), 1);
