@@ -4,7 +4,7 @@
 // a word, large results shown small, uploads fitted without a word, Load… out of the keyboard's reach,
 // focus lost after Run, result buttons without names, small tap targets, Run off screen on a phone, and
 // pinches that paint.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, CDPSession, Page } from 'playwright-core';
@@ -145,12 +145,17 @@ describe('web app fixes (chromium, wasm)', () => {
   });
 
   it('reaches Load… with the keyboard and opens the file chooser from it', async () => {
+    // Playwright intercepts choosers only once it has subscribed (asynchronously) to the event: subscribe
+    // before the first key, and give a loaded machine as long as the other waits here.
+    const chooser = page.waitForEvent('filechooser', { timeout: 90_000 });
     await page.click('[data-task=inpaint]');
     await page.focus('[data-task=inpaint]');
     await tabTo(page, '#source-a button.load');
-    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
-    await chooser.setFiles(join(tmp, 'wide.png'));
-    await page.waitForFunction(() => /loaded wide\.png/.test(document.querySelector('#status')!.textContent ?? ''));
+    await page.keyboard.press('Enter');
+    // A file name of its own, so the status tested is this upload's and not the previous test's.
+    copyFileSync(join(tmp, 'wide.png'), join(tmp, 'by-keyboard.png'));
+    await (await chooser).setFiles(join(tmp, 'by-keyboard.png'));
+    await page.waitForFunction(() => /^loaded by-keyboard\.png: /.test(document.querySelector('#status')!.textContent ?? ''), undefined, { timeout: 90_000 });
   });
 
   it('keeps the focus on the controls after Run (not on the page)', async () => {
