@@ -90,7 +90,7 @@ describe('web app fixes (chromium, wasm)', () => {
     const run = await page.getAttribute(NEWEST, 'data-run');
     await page.getByRole('button', { name: `Edit image 1 of run ${run}` }).click();
     expect(await page.getAttribute('[data-task=inpaint]', 'aria-selected')).toBe('true');
-    expect(await page.textContent('#source-a .fit-note')).toBe(`image 1 of run ${run}: 64×64, scaled down to 32×32`);
+    expect(await page.textContent('#source-a .fit-note')).toBe(`image 1 of run ${run}: 64×64, scaled down to 28×28, with a 2-px border of black`);
     expect(await page.$eval('#source-a canvas.image', (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height])).toEqual([32, 32]);
     await page.check('input[name=tool][value=box]', { force: true });
     await drag(page, [0.25, 0.25], [0.75, 0.75]);
@@ -126,22 +126,27 @@ describe('web app fixes (chromium, wasm)', () => {
     expect(await page.isEnabled('#run')).toBe(true);
   });
 
-  it('clears the error of a bad upload once a good one loads, and says how the good one was fitted', async () => {
+  it('clears the error of a bad upload once a good one loads, fits it as the model was trained and says how', async () => {
     await page.click('[data-task=inpaint]');
     await page.setInputFiles('#source-a input[type=file]', join(tmp, 'notes.png'));
     await page.waitForFunction(() => document.querySelector('#status')!.classList.contains('error'));
     expect(await page.textContent('#status')).toBe('notes.png is not an image this browser can read — try a PNG or JPEG');
     await page.setInputFiles('#source-a input[type=file]', join(tmp, 'wide.png'));
     await page.waitForFunction(() => !document.querySelector('#status')!.classList.contains('error'));
-    expect(await page.textContent('#status')).toBe('loaded wide.png: wide.png: 64×32, cropped to the centre 32×32');
-    expect(await page.textContent('#source-a .fit-note')).toBe('wide.png: 64×32, cropped to the centre 32×32');
-    // The centre crop of black | white: black on the left half, white on the right.
-    const crop = await pixels(page, '#source-a canvas.image');
-    expect([crop[32 * 16 + 2], crop[32 * 16 + 29]]).toEqual([0, 255]);
-    await page.selectOption('#source-a .fit-choice', 'pad');
-    expect(await page.textContent('#source-a .fit-note')).toBe('wide.png: 64×32, padded with white to 64×64, then scaled down to 32×32');
+    // The fashion model records its preparation (Fashion-MNIST's 28×28 padded with black to 32): an upload
+    // is fitted inside 28×28 on black with a 2-px black border by default, as the CLI does.
+    const padNote = 'wide.png: 64×32, padded with black to 64×64, then scaled down to 28×28, with a 2-px border of black';
+    expect(await page.textContent('#status')).toBe(`loaded wide.png: ${padNote}`);
+    expect(await page.textContent('#source-a .fit-note')).toBe(padNote);
+    expect(await page.inputValue('#source-a .fit-choice')).toBe('pad');
+    // black | white, 28×14 in the middle of the content square: black padding above and below, black border.
     const padded = await pixels(page, '#source-a canvas.image');
-    expect([padded[32 * 2 + 4], padded[32 * 16 + 4], padded[32 * 16 + 28], padded[32 * 29 + 4]]).toEqual([255, 0, 255, 255]);
+    expect([padded[32 * 5 + 28], padded[32 * 16 + 4], padded[32 * 16 + 28], padded[32 * 30 + 28]]).toEqual([0, 0, 255, 0]);
+    await page.selectOption('#source-a .fit-choice', 'crop');
+    expect(await page.textContent('#source-a .fit-note')).toBe('wide.png: 64×32, cropped to the centre 32×32, then scaled down to 28×28, with a 2-px border of black');
+    // The centre crop of black | white fills the content square; the border stays black.
+    const crop = await pixels(page, '#source-a canvas.image');
+    expect([crop[32 * 16 + 4], crop[32 * 16 + 27], crop[32 * 1 + 27], crop[32 * 30 + 27]]).toEqual([0, 255, 0, 0]);
   });
 
   it('reaches Load… with the keyboard and opens the file chooser from it', async () => {

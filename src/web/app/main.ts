@@ -78,7 +78,7 @@ let decodeSecondsPerPixel = 0;
 let runCount = 0;
 
 const sourceHost = {
-  shape: () => (info ? { size: info.imageSize, channels: info.channels } : null),
+  shape: () => (info ? { size: info.imageSize, channels: info.channels, input: info.input } : null),
   changed: (source: Source) => {
     if (source === sourceA && info && task === 'inpaint') painter.clear();
     updateControls();

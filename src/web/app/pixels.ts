@@ -1,5 +1,6 @@
 // Between the library's images (CHW floats in [0, 1], one or three channels) and the page's canvases:
 // drawing, reading back, fitting any picture to the model's size (and saying how), and PNG files.
+import type { ImagePreparation } from '../../data/image-set.ts';
 import { type Images, imageAt, upscale } from '../../data/images.ts';
 
 /** Image `index` of `images` as canvas pixels (grey models fill R, G and B alike). */
@@ -33,36 +34,52 @@ export type Fit = 'crop' | 'pad' | 'stretch';
 
 export const FIT_NAMES: Record<Fit, string> = {
   crop: 'crop to fill',
-  pad: 'fit inside (white edges)',
+  pad: 'fit inside (padded)',
   stretch: 'stretch',
 };
 
+/** The fit that matches how a model's training images were prepared (recorded in the model). */
+export const FIT_OF: Record<ImagePreparation['fit'], Fit> = { cover: 'crop', contain: 'pad', fill: 'stretch' };
+
 type Picture = CanvasImageSource & { width: number; height: number };
 
+const shade = (v: number) => (v === 0 ? 'black' : v === 1 ? 'white' : `grey ${v}`);
+
 /**
- * Any picture as an image of the model's `size` (transparent parts on white, as the emoji data set was
- * prepared), and a sentence saying what was done to it.
+ * Any picture as an image of the model's `size`, prepared as its training images were: fitted by `fit`
+ * into the recorded content square, with the recorded border and background (Fashion-MNIST's 28×28
+ * padded with black to 32, emoji on white; transparent parts take the background), and a sentence
+ * saying what was done to it.
  */
-export function fitImage(source: Picture, size: number, channels: number, fit: Fit): { image: Images; note: string } {
+export function fitImage(source: Picture, size: number, channels: number, fit: Fit, prep: ImagePreparation): { image: Images; note: string } {
   const c = document.createElement('canvas');
   c.width = c.height = size;
   const g = c.getContext('2d', { willReadFrequently: true })!;
-  g.fillStyle = '#fff';
+  const grey = Math.round(255 * prep.background);
+  g.fillStyle = `rgb(${grey}, ${grey}, ${grey})`;
   g.fillRect(0, 0, size, size);
+  const content = prep.content ?? size;
+  const border = (size - content) / 2;
   const { width: sw, height: sh } = source;
-  const scale = fit === 'crop' ? size / Math.min(sw, sh) : size / Math.max(sw, sh);
-  const [w, h] = fit === 'stretch' ? [size, size] : [sw * scale, sh * scale];
+  const scale = fit === 'crop' ? content / Math.min(sw, sh) : content / Math.max(sw, sh);
+  const [w, h] = fit === 'stretch' ? [content, content] : [sw * scale, sh * scale];
+  g.save();
+  g.beginPath();
+  g.rect(border, border, content, content);
+  g.clip();
   g.imageSmoothingQuality = 'high';
-  g.drawImage(source, (size - w) / 2, (size - h) / 2, w, h);
-  return { image: fromImageData(g.getImageData(0, 0, size, size), channels), note: fitNote(sw, sh, size, fit) };
+  g.drawImage(source, border + (content - w) / 2, border + (content - h) / 2, w, h);
+  g.restore();
+  const edge = border ? `, with a ${border}-px border of ${shade(prep.background)}` : '';
+  return { image: fromImageData(g.getImageData(0, 0, size, size), channels), note: fitNote(sw, sh, content, fit, shade(prep.background)) + edge };
 }
 
-function fitNote(sw: number, sh: number, size: number, fit: Fit): string {
+function fitNote(sw: number, sh: number, size: number, fit: Fit, background: string): string {
   if (sw === size && sh === size) return `${sw}×${sh}, used as it is`;
   if (fit === 'stretch' && sw !== sh) return `${sw}×${sh}, stretched to ${size}×${size}`;
   const square = fit === 'crop' ? Math.min(sw, sh) : Math.max(sw, sh);
   const steps: string[] = [];
-  if (sw !== sh) steps.push(fit === 'crop' ? `cropped to the centre ${square}×${square}` : `padded with white to ${square}×${square}`);
+  if (sw !== sh) steps.push(fit === 'crop' ? `cropped to the centre ${square}×${square}` : `padded with ${background} to ${square}×${square}`);
   if (square !== size) steps.push(`scaled ${square > size ? 'down' : 'up'} to ${size}×${size}`);
   return `${sw}×${sh}, ${steps.join(', then ')}`;
 }

@@ -1,5 +1,6 @@
 // Messages between the page (main.ts, through engine.ts) and the model worker (worker.ts), and the
 // server's manifest (GET /api/models).
+import type { ImagePreparation } from '../../data/image-set.ts';
 import type { Images } from '../../data/images.ts';
 
 /** A file the server sends: its URL (naming its version, so a cached copy is never stale) and size. */
@@ -45,6 +46,8 @@ export interface ModelInfo {
   name: string;
   channels: number;
   imageSize: number;
+  /** How the model's training images were fitted to imageSize (uploads are prepared the same way). */
+  input: ImagePreparation;
   /** Token grid side. */
   latent: number;
   pixelsPerToken: number;

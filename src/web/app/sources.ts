@@ -1,13 +1,14 @@
 // A source image slot: takes a loaded or dropped file, or a result, and fits it to the model's size,
 // saying how (cropped, padded, scaled) and letting the user choose another way.
+import type { ImagePreparation } from '../../data/image-set.ts';
 import type { Images } from '../../data/images.ts';
-import { FIT_NAMES, type Fit, drawImage, fitImage } from './pixels.ts';
+import { FIT_NAMES, FIT_OF, type Fit, drawImage, fitImage } from './pixels.ts';
 
 type Picture = CanvasImageSource & { width: number; height: number };
 
 export interface SourceHost {
-  /** The loaded model's image size and channels, or null while none is loaded. */
-  shape(): { size: number; channels: number } | null;
+  /** The loaded model's image size, channels and how its training images were prepared, or null while none is loaded. */
+  shape(): { size: number; channels: number; input: ImagePreparation } | null;
   changed(source: Source): void;
   /** Reports a loaded file (or a problem with it) on the status line. */
   report(text: string, error: boolean): void;
@@ -17,6 +18,8 @@ export class Source {
   image: Images | null = null;
   private original: { picture: Picture; name: string } | null = null;
   private fit: Fit = 'crop';
+  /** The preparation `fit` was last set from: a newly loaded model resets the choice to its own. */
+  private fitFrom: ImagePreparation | null = null;
   readonly canvas: HTMLCanvasElement;
   private stack: HTMLElement;
   private fitBox: HTMLElement;
@@ -91,7 +94,12 @@ export class Source {
     const shape = this.host.shape();
     if (!shape || !this.original) return;
     const { picture, name } = this.original;
-    const { image, note } = fitImage(picture, shape.size, shape.channels, this.fit);
+    if (this.fitFrom !== shape.input) {
+      this.fitFrom = shape.input;
+      this.fit = FIT_OF[shape.input.fit];
+      this.fitChoice.value = this.fit;
+    }
+    const { image, note } = fitImage(picture, shape.size, shape.channels, this.fit, shape.input);
     this.fitNote.textContent = `${name}: ${note}`;
     this.set(image);
   }

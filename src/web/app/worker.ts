@@ -170,6 +170,7 @@ async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, ba
     name: entry.name,
     channels: t.config.channels,
     imageSize: t.config.imageSize,
+    input: t.config.input,
     latent: t.latent,
     pixelsPerToken: t.pixelsPerToken,
     causal: m.prior.causal,
