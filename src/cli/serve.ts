@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { checkOutputFolder } from '../engine/outputs.ts';
 import { hostname, networkInterfaces } from 'node:os';
 import { basename, resolve } from 'node:path';
-import { listModels, modelFilePaths } from '../inference/model-dir.ts';
+import { listModels, loadModel, modelFilePaths } from '../inference/model-dir.ts';
 import { ensureAppBuilt } from '../web/build.ts';
 import { type ServedModel, createAppServer } from '../web/server.ts';
 import { int } from './parse.ts';
@@ -43,7 +43,8 @@ export function allowedHosts(flags: Pick<ServeFlags, 'host' | 'expose' | 'allowH
 
 /**
  * The --model directories first (under their folder names, made unique), then the embedded models. A
- * --model that is not a model is an error; an embedded one that can't be read is skipped and reported
+ * --model that is not a model, or whose weights are damaged, is an error; an embedded one that can't be
+ * read is skipped and reported
  * through `onSkip`, so one broken install doesn't take the others down.
  */
 export function servedModels(dirs: string[], onSkip: (name: string, problem: string) => void = () => {}): ServedModel[] {
@@ -51,6 +52,9 @@ export function servedModels(dirs: string[], onSkip: (name: string, problem: str
   const taken = new Set<string>();
   const add = (base: string, dirOrName: string, summary: string) => {
     const paths = modelFilePaths(dirOrName);
+    // Read in full once, as a load would: config against weights (missing, extra, misshaped tensors) and
+    // every value finite, so a damaged model is refused here rather than failing in the page.
+    loadModel(dirOrName);
     const clean = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '') || 'model';
     let name = clean;
     for (let i = 2; taken.has(name); i++) name = `${clean}-${i}`;

@@ -25,9 +25,8 @@ export const FILES = {
 /** Ways a model folder can be damaged; each is a folder under FILES.broken. */
 export const BROKEN_MODELS = ['nan-prior', 'inf-tokenizer', 'extra-layers', 'missing-tensor', 'misshaped', 'config-not-json', 'config-array', 'no-tokenizer', 'empty-dir', 'no-config'] as const;
 
-/** The damage that matters to a command reading only the tokenizer, and to the server (which reads configs at start). */
+/** The damage that matters to a command reading only the tokenizer. */
 const TOKENIZER_DAMAGE = new Set(['inf-tokenizer', 'config-not-json', 'config-array', 'no-tokenizer', 'empty-dir', 'no-config']);
-const SERVED_DAMAGE = new Set(['config-not-json', 'config-array', 'empty-dir', 'no-config']);
 
 export interface FuzzCase {
   kind: string;
@@ -173,7 +172,8 @@ function badInputs(what: string): { kind: string; path: string; child?: boolean 
     { kind: 'input: device', path: FILES.device, child: true },
   ];
   if (what === 'model' || what === 'tokenizer' || what === 'served') {
-    const broken = BROKEN_MODELS.filter((b) => what === 'model' || (what === 'tokenizer' ? TOKENIZER_DAMAGE : SERVED_DAMAGE).has(b)).map((b) => ({ kind: `model: ${b}`, path: `${FILES.broken}/${b}` }));
+    // The server reads every served model in full at start, as a command that samples does.
+    const broken = BROKEN_MODELS.filter((b) => what !== 'tokenizer' || TOKENIZER_DAMAGE.has(b)).map((b) => ({ kind: `model: ${b}`, path: `${FILES.broken}/${b}` }));
     return [...common, { kind: 'model: not a model', path: FILES.folder }, { kind: 'model: a file', path: FILES.image }, ...broken, ...(what === 'model' ? [{ kind: 'model: a VQGAN run', path: FILES.vqgan }] : [])];
   }
   if (what === 'data') return [{ kind: 'data: missing folder', path: 'no/such/folder' }, { kind: 'data: empty folder', path: FILES.folder }, { kind: 'data: a file', path: FILES.image }];

@@ -67,7 +67,9 @@ beforeAll(async () => {
     unlinkSync(join(dir, 'model-card.md'));
     symlinkSync(join(tmp, 'secret.txt'), join(dir, 'model-card.md'));
   });
-  const broken = modelCopy('broken', (dir) => unlinkSync(join(dir, 'params.safetensors')));
+  // Whole when served (a damaged model is refused at start), then a file goes missing while it runs.
+  const broken = modelCopy('broken', () => {});
+  unlinkSync(join(tmp, 'broken', 'params.safetensors'));
   const models = [...servedModels([]), linked, broken];
   server = createAppServer({ appDir, models, outDir, maxUploadBytes: LIMIT, maxSavePixels: MAX_PIXELS });
   noSave = createAppServer({ appDir, models });
