@@ -1,4 +1,5 @@
-// The embedded models as a newcomer meets them: `unmask models` lists both, and `unmask sample` with no
+// The embedded models as a newcomer meets them: `unmask models` lists them (with the classes of the
+// class-conditional one), and `unmask sample` with no
 // model flag uses the colour emoji model and writes a grid of 32-px RGB images.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +13,12 @@ const dir = mkdtempSync(join(tmpdir(), 'unmask-embedded-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('embedded models', () => {
-  it('lists emoji (the default) and fashion', async () => {
+  it('lists emoji (the default), fashion and fashion-classes', async () => {
     expect(DEFAULT_MODEL).toBe('emoji');
-    expect(listModels().map((m) => m.name)).toEqual(['emoji', 'fashion']);
+    expect(listModels().map((m) => m.name)).toEqual(['emoji', 'fashion', 'fashion-classes']);
     const r = await cli('models');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^emoji \(default\) {2}Data: emoji32-train .*\nfashion {2}Data: fashion32-train /);
+    expect(r.out).toMatch(/^emoji \(default\) {2}Data: emoji32-train .*\nfashion {2}Data: fashion32-train .*\nfashion-classes {2}Data: fashion32-train .*\n {2}classes \(--class\): T-shirt\/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot\n$/);
   });
 
   it('unmask sample with no model flag draws colour emoji', async () => {

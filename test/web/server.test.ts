@@ -149,7 +149,7 @@ describe('unmask serve', () => {
     const broken = list.models.find((m: { name: string }) => m.name === 'broken');
     expect(broken.files).toBeUndefined();
     expect(broken.problem).toMatch(/^its files can't be sent \(.*params\.safetensors.*\) — export or copy the model again$/);
-    expect(list.models.filter((m: { files?: unknown }) => m.files).map((m: { name: string }) => m.name).sort()).toEqual(['emoji', 'fashion', 'linked']);
+    expect(list.models.filter((m: { files?: unknown }) => m.files).map((m: { name: string }) => m.name).sort()).toEqual(['emoji', 'fashion', 'fashion-classes', 'linked']);
   });
 
   it("sends onnxruntime-web's builds compressed, and nothing else from the package", async () => {
@@ -319,7 +319,7 @@ describe('unmask serve', () => {
 
   it('names --model directories after their folders, first and unique', () => {
     const models = servedModels([join(MODELS_DIR, 'fashion'), join(MODELS_DIR, 'fashion')]);
-    expect(models.map((m) => m.name)).toEqual(['fashion', 'fashion-2', 'emoji', 'fashion-3']); // --model dirs first, then the embedded ones
+    expect(models.map((m) => m.name)).toEqual(['fashion', 'fashion-2', 'emoji', 'fashion-3', 'fashion-classes']); // --model dirs first, then the embedded ones
     expect(() => servedModels([tmp])).toThrow(/is not an unmask model|no model/);
   });
 });
