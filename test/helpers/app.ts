@@ -1,5 +1,7 @@
 // Driving the web app in the end-to-end tests: opening it with its problems recorded, reading canvases,
 // setting sliders, running a task, painting with the mouse, moving focus with the keyboard only.
+import { rmSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 
 export interface OpenApp {
@@ -111,4 +113,12 @@ export async function tabTo(page: Page, selector: string, limit = 150): Promise<
     if (await page.evaluate((sel) => !!document.activeElement?.matches(sel), selector)) return;
   }
   throw new Error(`Tab never reached ${selector}`);
+}
+
+/** Closes the browser and an app server the test started itself (with any open connections), and removes its folder. */
+export async function closeApp(browser: Browser | undefined, server: Server | undefined, tmp: string): Promise<void> {
+  await browser?.close();
+  await new Promise((r) => server?.close(r));
+  server?.closeAllConnections();
+  rmSync(tmp, { recursive: true, force: true });
 }

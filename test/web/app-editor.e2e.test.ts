@@ -14,7 +14,7 @@ import { servedModels } from '../../src/cli/serve.ts';
 import { FASHION_CLASSES, classConditionalFashion } from '../helpers/class-model.ts';
 import { ensureAppBuilt } from '../../src/web/build.ts';
 import { createAppServer } from '../../src/web/server.ts';
-import { NEWEST, drag, maskedPixels, openApp, pixels, pressToRun, ready, runTask, settings, tabTo, watch } from '../helpers/app.ts';
+import { NEWEST, closeApp, drag, maskedPixels, openApp, pixels, pressToRun, ready, runTask, settings, tabTo, watch } from '../helpers/app.ts';
 import { CHROMIUM, launchChromium } from '../helpers/serve.ts';
 
 let server: Server;
@@ -36,12 +36,7 @@ beforeAll(async () => {
   ({ page, problems } = await openApp(browser, url));
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await new Promise((r) => server?.close(r));
-  server?.closeAllConnections();
-  rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => closeApp(browser, server, tmp));
 
 const newestRun = async () => Number(await page.getAttribute(NEWEST, 'data-run'));
 

@@ -8,7 +8,7 @@
 // touch every pixel, so what is checked is what holds for any weights: the sizes, and, through the
 // step-by-step previews (a still-masked token's patch is drawn mid-grey), which tokens each task
 // samples — for inpainting, only those under the box, the others kept from the source.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servedModels } from '../../src/cli/serve.ts';
 import { ensureAppBuilt } from '../../src/web/build.ts';
 import { createAppServer } from '../../src/web/server.ts';
-import { NEWEST, drag, maskedPixels, openApp, pixels, runTask, settings, std } from '../helpers/app.ts';
+import { NEWEST, closeApp, drag, maskedPixels, openApp, pixels, runTask, settings, std } from '../helpers/app.ts';
 import { writePaperShapedModel } from '../helpers/paper-model.ts';
 import { launchChromium } from '../helpers/serve.ts';
 
@@ -38,12 +38,7 @@ beforeAll(async () => {
   ({ page, problems } = await openApp(browser, `http://127.0.0.1:${(server.address() as AddressInfo).port}/?model=paper-256`));
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await new Promise((r) => server?.close(r));
-  server?.closeAllConnections();
-  rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => closeApp(browser, server, tmp));
 
 const size = () => page.$eval(`${NEWEST} canvas`, (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height]);
 
