@@ -44,8 +44,7 @@ export function allowedHosts(flags: Pick<ServeFlags, 'host' | 'expose' | 'allowH
 /**
  * The --model directories first (under their folder names, made unique), then the embedded models. A
  * --model that is not a model, or whose weights are damaged, is an error; an embedded one that can't be
- * read is skipped and reported
- * through `onSkip`, so one broken install doesn't take the others down.
+ * read is skipped and reported through `onSkip`, so one broken install doesn't take the others down.
  */
 export function servedModels(dirs: string[], onSkip: (name: string, problem: string) => void = () => {}): ServedModel[] {
   const out: ServedModel[] = [];
