@@ -7,17 +7,12 @@ import sharp, { type Metadata } from 'sharp';
 import { UnmaskError, firstLine } from '../errors.ts';
 import { checkInputFile } from '../engine/fs-errors.ts';
 import { pixelLimit } from '../engine/limits.ts';
+import { type PixelMap, fitGeometry } from './fit-geometry.ts';
 import type { ImagePreparation } from './image-set.ts';
 import type { Images } from './images.ts';
 import { hwcToChw } from './png.ts';
 
-/** x' = ax·x + bx, y' = ay·y + by: the input's pixel coordinates → the model's. */
-export interface PixelMap {
-  ax: number;
-  bx: number;
-  ay: number;
-  by: number;
-}
+export type { PixelMap };
 
 export interface Fitted {
   /** The image at the model's size and channel count. */
@@ -66,34 +61,8 @@ export async function imageSize(file: string, what = 'an image'): Promise<{ widt
 
 const megapixels = (pixels: number) => Number((pixels / 1e6).toPrecision(3));
 
-const NAMES: Record<number, string> = { 0: 'black', 1: 'white' };
-
-/** The geometry of fitting a w×h image: the resize's map and the border. */
-function geometry(w: number, h: number, o: FitOptions): { map: PixelMap; content: number; border: number; how: string } {
-  const content = o.preparation.content ?? o.size;
-  const border = (o.size - content) / 2;
-  const bg = NAMES[o.preparation.background] ?? `grey ${o.preparation.background}`;
-  const edge = border ? `, with a ${border}-px border of ${bg}` : '';
-  switch (o.preparation.fit) {
-    case 'cover': {
-      const s = content / Math.min(w, h);
-      const map = { ax: s, bx: border - (w * s - content) / 2, ay: s, by: border - (h * s - content) / 2 };
-      return { map, content, border, how: `scaled ×${s.toFixed(3)} and centre-cropped to ${content}×${content}${edge}` };
-    }
-    case 'contain': {
-      const s = content / Math.max(w, h);
-      const map = { ax: s, bx: border + (content - w * s) / 2, ay: s, by: border + (content - h * s) / 2 };
-      const pad = w === h ? '' : `, padded with ${bg}`;
-      const scaled = s === 1 ? `kept at ${w}×${h}` : `scaled ×${s.toFixed(3)} to fit ${content}×${content}`;
-      return { map, content, border, how: `${scaled}${pad}${edge}` };
-    }
-    case 'fill':
-      return { map: { ax: content / w, bx: border, ay: content / h, by: border }, content, border, how: `stretched to ${content}×${content}${edge}` };
-  }
-}
-
 /** Decodes `file` through the preparation's resize and border, as `channels` planes. */
-async function decodeFitted(file: string, w: number, h: number, o: FitOptions, g: ReturnType<typeof geometry>, background: number): Promise<Uint8Array> {
+async function decodeFitted(file: string, w: number, h: number, o: FitOptions, g: ReturnType<typeof fitGeometry>, background: number): Promise<Uint8Array> {
   const v = Math.round(background * 255);
   const colour = { r: v, g: v, b: v, alpha: 1 };
   let pipeline = sharp(file, { limitInputPixels: false, sequentialRead: true }).autoOrient().flatten({ background: '#ffffff' });
@@ -119,7 +88,7 @@ async function decodeFitted(file: string, w: number, h: number, o: FitOptions, g
 export async function readFitted(file: string, o: FitOptions): Promise<Fitted> {
   const { width, height } = await imageSize(file);
   const same = width === o.size && height === o.size;
-  const g = same ? { map: { ax: 1, bx: 0, ay: 1, by: 0 }, content: o.size, border: 0, how: '' } : geometry(width, height, o);
+  const g = same ? { map: { ax: 1, bx: 0, ay: 1, by: 0 }, content: o.size, border: 0, how: '' } : fitGeometry(width, height, o.size, o.preparation);
   const bytes = await decodeFitted(file, width, height, o, g, o.preparation.background);
   const how = same ? `${file} is ${o.size}×${o.size}, the model's size: used as it is` : `${file} (${width}×${height}) fitted to the model's ${o.size}×${o.size} as its training images were: ${g.how}`;
   return { image: { n: 1, channels: o.channels, height: o.size, width: o.size, data: hwcToChw(bytes, o.channels, o.size, o.size) }, file, source: { width, height }, map: g.map, how };
@@ -135,7 +104,7 @@ export async function readFittedMask(file: string, fitted: Fitted, o: FitOptions
     throw new UnmaskError(`${file}: the mask is ${width}×${height} but the image ${fitted.file} is ${fitted.source.width}×${fitted.source.height}`, "draw the mask at the image's size");
   }
   const same = width === o.size && height === o.size;
-  const g = same ? { map: fitted.map, content: o.size, border: 0, how: '' } : geometry(width, height, o);
+  const g = same ? { map: fitted.map, content: o.size, border: 0, how: '' } : fitGeometry(width, height, o.size, o.preparation);
   const bytes = await decodeFitted(file, width, height, { ...o, channels: 1 }, g, 0);
   return Float32Array.from(bytes, (b) => b / 255);
 }

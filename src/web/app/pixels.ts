@@ -1,5 +1,6 @@
 // Between the library's images (CHW floats in [0, 1], one or three channels) and the page's canvases:
 // drawing, reading back, fitting any picture to the model's size (and saying how), and PNG files.
+import { fitGeometry, shadeName } from '../../data/fit-geometry.ts';
 import type { ImagePreparation } from '../../data/image-set.ts';
 import { type Images, imageAt, upscale } from '../../data/images.ts';
 
@@ -40,10 +41,9 @@ export const FIT_NAMES: Record<Fit, string> = {
 
 /** The fit that matches how a model's training images were prepared (recorded in the model). */
 export const FIT_OF: Record<ImagePreparation['fit'], Fit> = { cover: 'crop', contain: 'pad', fill: 'stretch' };
+const PREPARATION_FIT: Record<Fit, ImagePreparation['fit']> = { crop: 'cover', pad: 'contain', stretch: 'fill' };
 
 type Picture = CanvasImageSource & { width: number; height: number };
-
-const shade = (v: number) => (v === 0 ? 'black' : v === 1 ? 'white' : `grey ${v}`);
 
 /**
  * Any picture as an image of the model's `size`, prepared as its training images were: fitted by `fit`
@@ -58,20 +58,18 @@ export function fitImage(source: Picture, size: number, channels: number, fit: F
   const grey = Math.round(255 * prep.background);
   g.fillStyle = `rgb(${grey}, ${grey}, ${grey})`;
   g.fillRect(0, 0, size, size);
-  const content = prep.content ?? size;
-  const border = (size - content) / 2;
   const { width: sw, height: sh } = source;
-  const scale = fit === 'crop' ? content / Math.min(sw, sh) : content / Math.max(sw, sh);
-  const [w, h] = fit === 'stretch' ? [content, content] : [sw * scale, sh * scale];
+  // The CLI's geometry (src/data/fit-geometry.ts), with the fit the user chose.
+  const { map, content, border } = fitGeometry(sw, sh, size, { ...prep, fit: PREPARATION_FIT[fit] });
   g.save();
   g.beginPath();
   g.rect(border, border, content, content);
   g.clip();
   g.imageSmoothingQuality = 'high';
-  g.drawImage(source, border + (content - w) / 2, border + (content - h) / 2, w, h);
+  g.drawImage(source, map.bx, map.by, sw * map.ax, sh * map.ay);
   g.restore();
-  const edge = border ? `, with a ${border}-px border of ${shade(prep.background)}` : '';
-  return { image: fromImageData(g.getImageData(0, 0, size, size), channels), note: fitNote(sw, sh, content, fit, shade(prep.background)) + edge };
+  const edge = border ? `, with a ${border}-px border of ${shadeName(prep.background)}` : '';
+  return { image: fromImageData(g.getImageData(0, 0, size, size), channels), note: fitNote(sw, sh, content, fit, shadeName(prep.background)) + edge };
 }
 
 function fitNote(sw: number, sh: number, size: number, fit: Fit, background: string): string {
