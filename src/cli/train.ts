@@ -9,6 +9,7 @@ import { loadTokenizer } from '../inference/model-dir.ts';
 import { type DataName, dataCredit, loadImageData } from './data.ts';
 import { type Progress, createProgress } from './progress.ts';
 import { PRIOR_PRESETS } from '../models/prior-config.ts';
+import { classFrequencies } from '../data/image-set.ts';
 import { VQGAN_PRESETS, parseVqganConfig } from '../models/vqgan-config.ts';
 import { runPriorTraining } from '../training/run-prior.ts';
 import { runVqganTraining } from '../training/run-vqgan.ts';
@@ -144,7 +145,8 @@ export function registerTrain(program: Command): void {
         ...(o.labelDropout !== undefined ? { labelDropout: o.labelDropout } : {}),
       };
       if (o.labels && !data.train.classes) throw new UnmaskError(`--labels needs labelled data (fashion, emoji), and ${data.train.name} has no classes`, 'drop --labels');
-      const config = { ...preset, ...explicit };
+      // recorded, not an override: a run that predates it resumes without it
+      const config = { ...preset, ...explicit, ...(o.labels ? { classFrequencies: classFrequencies(data.train) } : {}) };
       const stop = stopOnInterrupt();
       // Made at the first report: its total counts every set encoded (the mirrored images too, with --flip).
       let progress: Progress | undefined;

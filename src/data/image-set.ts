@@ -29,6 +29,14 @@ export interface ImageSet {
   readonly classes?: readonly string[];
 }
 
+/** Each class's share of a labelled set's images (label i counts towards classes[i]). */
+export function classFrequencies(set: ImageSet): number[] {
+  if (!set.classes || !set.label) return [];
+  const counts = new Array<number>(set.classes.length).fill(0);
+  for (let i = 0; i < set.count; i++) counts[set.label(i)]++;
+  return counts.map((c) => c / set.count);
+}
+
 /** The same images mirrored left–right (same labels); named `<name>-mirrored`. */
 export function mirroredSet(set: ImageSet): ImageSet {
   return {

@@ -34,6 +34,12 @@ export const PriorConfigSchema = z
     flip: z.boolean().default(false),
     /** Class names of a class-conditional prior (label i is classes[i]); empty: unconditional. */
     classes: z.array(z.string().min(1)).default([]),
+    /**
+     * Each class's share of the training images (same order as `classes`), recorded at training so that
+     * sampling "any class" draws classes as the data has them; empty for priors trained before it was
+     * recorded (then every class is equally likely).
+     */
+    classFrequencies: z.array(z.number().min(0).max(1)).default([]),
     /** Fraction of training grids whose label is replaced by the null label (classifier-free guidance). */
     labelDropout: z.number().min(0).max(1).default(0.1),
   })
@@ -41,6 +47,7 @@ export const PriorConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.dim % c.heads !== 0) ctx.addIssue({ code: 'custom', path: ['heads'], message: `dim ${c.dim} must be divisible by heads` });
     if (new Set(c.classes.map((name) => name.toLowerCase())).size !== c.classes.length) ctx.addIssue({ code: 'custom', path: ['classes'], message: 'class names must differ (ignoring case)' });
+    if (c.classFrequencies.length && c.classFrequencies.length !== c.classes.length) ctx.addIssue({ code: 'custom', path: ['classFrequencies'], message: `one frequency per class (${c.classes.length}), got ${c.classFrequencies.length}` });
   });
 
 export type PriorConfig = z.output<typeof PriorConfigSchema>;
