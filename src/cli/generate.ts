@@ -45,8 +45,8 @@ function taskOptions(cmd: Command, defaults: { out: string; n: number }): Comman
     .option('--temp <t>', 'sampling temperature > 0', positiveNumber('--temp'), 0.9)
     .addOption(new Option('--schedule <order>', 'which tokens to reveal when').choices(Object.keys(SAMPLERS)).default('random'))
     .option('--choice-temp <t>', 'the confidence order\'s choice temperature (MaskGIT: 4.5)', nonNegativeNumber('--choice-temp'))
-    .option('--class <name>', 'class-conditional models: the class to make (see the model card, or unmask models)')
-    .option('--guidance <w>', 'classifier-free guidance weight with --class (0: the conditional model alone)', nonNegativeNumber('--guidance'))
+    .option('--class <name>', 'class-conditional models: the class to make (see the model card, or unmask models); any: each result\'s class drawn as in the training data (sample\'s default); none: the null label (the default of tasks that keep part of an image)')
+    .option('--guidance <w>', 'classifier-free guidance weight towards the class (0: the conditional model alone)', nonNegativeNumber('--guidance'))
     .option('--seed <s>', 'random seed', int('--seed', 0), 1)
     .addOption(new Option('--precision <p>', "the prior's linear layers: fp32, or int8 (about 2× faster on CPUs with 8-bit dot products; samples differ slightly)").choices([...PRECISIONS]).default('fp32'))
     .option('--out <file>', 'image grid to write: .png, .jpg or .webp', defaults.out)
@@ -271,6 +271,6 @@ export function registerGenerate(program: Command): void {
       const models = listModels();
       if (flags.json) process.stdout.write(`${JSON.stringify(models)}\n`);
       else if (!models.length) process.stdout.write('no embedded models installed; train one with unmask train vqgan and unmask train prior\n');
-      else for (const m of models) process.stdout.write(`${m.name}${m.name === DEFAULT_MODEL ? ' (default)' : ''}  ${m.summary}${m.classes.length ? `\n  classes (--class): ${m.classes.join(', ')}` : ''}\n`);
+      else for (const m of models) process.stdout.write(`${m.name}${m.name === DEFAULT_MODEL ? ' (default)' : ''}  ${m.summary}${m.classes.length ? `\n  classes (--class): ${m.classes.join(', ')}; or any, none` : ''}\n`);
     });
 }

@@ -12,7 +12,7 @@ import { CHOICE_TEMPERATURE, SAMPLERS, type SamplerName } from '../diffusion/sam
 import type { Precision } from '../engine/quantize.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import type { UnmaskModel } from '../inference/model.ts';
-import { generate } from '../inference/tasks.ts';
+import { NO_CLASS, generate } from '../inference/tasks.ts';
 import { EvalError, type FeatureExtractor, type Features, concatFeatures } from './features.ts';
 import { fid } from './fid.ts';
 import { loadFeatureNet } from './feature-net.ts';
@@ -40,6 +40,12 @@ export interface BaselineSampler {
 }
 
 /** The autoregressive twin in `model` (a run of `unmask train prior --causal`) as the baseline row. */
+/** A row's classes: the labels given, else (class-conditional models) the null label, so unguided rows stay unconditional. */
+function classOf(model: UnmaskModel, labels?: Int32Array): { labels: Int32Array } | { label: string } | Record<string, never> {
+  if (labels) return { labels };
+  return model.classes.length ? { label: NO_CLASS } : {};
+}
+
 export function autoregressiveBaseline(model: UnmaskModel): BaselineSampler {
   if (!model.prior.causal) throw new EvalError(`${model.dir} holds an absorbing prior, not the autoregressive baseline`, `pass a run of 'unmask train prior --causal' to --ar`);
   const tokens = model.prior.latent ** 2;
@@ -48,7 +54,7 @@ export function autoregressiveBaseline(model: UnmaskModel): BaselineSampler {
     source: model.dir,
     parameters: model.priorParams.count(),
     steps: tokens,
-    generate: async (n, seed, temperature, labels, guidance) => (await generate(model, { n, steps: tokens, temperature, seed, labels: model.classes.length ? labels : undefined, guidance })).images,
+    generate: async (n, seed, temperature, labels, guidance) => (await generate(model, { n, steps: tokens, temperature, seed, ...classOf(model, model.classes.length ? labels : undefined), guidance })).images,
     bitsPerToken: (latents) => validationNll(model.prior, model.priorParams, latents),
   };
 }
@@ -70,7 +76,7 @@ export interface EvaluateOptions {
   /**
    * Class-conditional models: guidance weights to measure. Each row then samples image i with the class
    * of the i-th reference image (so the classes come in the data's proportions) at every weight; without
-   * it, rows are unconditional (the null label).
+   * it, rows are unconditional (the null label, not `generate`'s default of classes drawn as in the data).
    */
   guidance?: number[];
   /** Batch b of every row uses seed + b. Default 0. */
@@ -317,7 +323,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
     for (const steps of o.steps) {
       for (const w of weights) {
         await addRow('absorbing diffusion', schedule, steps, w, `samples-${schedule}-${steps}${suffix(w)}.png`, async (m, seed, labels) =>
-          (await generate(model, { n: m, steps, temperature: o.temperature, choiceTemperature: o.choiceTemperature, sampler: schedule, seed, labels, guidance: w ?? 0, precision: o.precision })).images);
+          (await generate(model, { n: m, steps, temperature: o.temperature, choiceTemperature: o.choiceTemperature, sampler: schedule, seed, ...classOf(model, labels), guidance: w ?? 0, precision: o.precision })).images);
       }
     }
   }

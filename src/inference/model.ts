@@ -187,7 +187,7 @@ export class UnmaskModel {
     const classes = this.classes;
     if (!classes.length) throw new ModelError(`${this.dir} is unconditional: it has no classes`, 'sample without a class');
     const i = classes.findIndex((c) => c.toLowerCase() === name.trim().toLowerCase());
-    if (i < 0) throw new ModelError(`no class '${name}' in ${this.dir}`, `use one of: ${classes.join(', ')}`);
+    if (i < 0) throw new ModelError(`no class '${name}' in ${this.dir}`, `use one of: ${classes.join(', ')}; or any (drawn as in the training data), none (the null label)`);
     return i;
   }
 

@@ -5,6 +5,7 @@ import type { Images } from '../data/images.ts';
 import { type Condition, type Denoiser, sampleTokens } from '../diffusion/sample.ts';
 import type { SamplerName } from '../diffusion/samplers.ts';
 import { WindowDenoiser } from '../diffusion/windows.ts';
+import { Rng } from '../engine/rng.ts';
 import type { Precision } from '../engine/quantize.ts';
 import { sampleAutoregressive } from './autoregressive.ts';
 import type { UnmaskModel } from './model.ts';
@@ -26,7 +27,11 @@ export interface TaskOptions {
   seed?: number;
   /** The prior's linear layers: 'fp32' (default) or 'int8' (faster on CPUs with 8-bit dot products). */
   precision?: Precision;
-  /** Class of every result, by name (case-insensitive; `model.classes` lists them) — class-conditional models only. Default: unconditional. */
+  /**
+   * Class of every result, by name (case-insensitive; `model.classes` lists them) — class-conditional
+   * models only; or `any` (each result's class drawn as in the training data; the default of `generate`)
+   * or `none` (the null label; the default of tasks with given tokens).
+   */
   label?: string;
   /** A class index per result (`n` of them; the number of classes means unconditional), e.g. drawn by an evaluation; instead of `label`. */
   labels?: Int32Array;
@@ -53,31 +58,60 @@ export interface Box {
   h: number;
 }
 
-/** The labels and guidance a task's options ask for (undefined: unconditional). */
-export function taskCondition(model: UnmaskModel, o: TaskOptions, n: number): Condition | undefined {
+/** `label` values that are not class names: draw each result's class as the training data has them, or the null label. */
+export const ANY_CLASS = 'any';
+export const NO_CLASS = 'none';
+
+/**
+ * The labels and guidance a task's options ask for (undefined: no label at all). Without a label, a
+ * class-conditional prior generating from scratch draws each result's class from its training data's
+ * class frequencies (`any`: samples of the whole data, better than the null label, which saw only the
+ * dropped-out share of training); a task with given tokens takes the null label (`none`), so the
+ * context decides what the generated part shows.
+ */
+export function taskCondition(model: UnmaskModel, o: TaskOptions, n: number, unlabelled: typeof ANY_CLASS | typeof NO_CLASS = NO_CLASS): Condition | undefined {
   const guidance = o.guidance ?? 0;
   if (!(guidance >= 0) || !Number.isFinite(guidance)) throw new TaskError(`guidance must be a number ≥ 0, got ${o.guidance}`, 'pass --guidance 0 or more');
-  if (o.label === undefined && o.labels === undefined) {
-    if (guidance !== 0) throw new TaskError('guidance steers towards a class, and no class was given', 'give a class too (--class NAME)');
-    return undefined;
-  }
   const classes = model.classes.length;
   if (o.labels) {
     if (o.labels.length !== n) throw new TaskError(`${o.labels.length} labels for ${n} results`, 'give one label per result');
     if (o.labels.some((l) => !Number.isInteger(l) || l < 0 || l > classes)) throw new TaskError(`labels must be class indices 0..${classes}`, `give class indices below ${classes}, or ${classes} for unconditional`);
     return { labels: o.labels, guidance };
   }
+  const label = o.label?.trim().toLowerCase() ?? (classes ? unlabelled : undefined);
+  if (label === undefined || label === NO_CLASS) {
+    if (guidance !== 0) throw new TaskError('guidance steers towards a class, and no class was given', 'give a class too (--class NAME)');
+    if (label === NO_CLASS && !classes) throw new TaskError(`${model.dir} is unconditional: it has no classes`, 'sample without a class');
+    return label === undefined ? undefined : { labels: new Int32Array(n).fill(classes), guidance: 0 };
+  }
+  if (label === ANY_CLASS) {
+    if (!classes) throw new TaskError(`${model.dir} is unconditional: it has no classes`, 'sample without a class');
+    return { labels: drawClasses(model.prior.classFrequencies, classes, n, o.seed ?? 0), guidance };
+  }
   return { labels: new Int32Array(n).fill(model.classIndex(o.label!)), guidance };
 }
 
+/** `n` class indices drawn from `frequencies` (every class alike when there are none), seeded. */
+export function drawClasses(frequencies: readonly number[], classes: number, n: number, seed: number): Int32Array {
+  const p = frequencies.length === classes ? frequencies : new Array<number>(classes).fill(1);
+  const total = p.reduce((a, b) => a + b, 0);
+  // a stream of its own, so that drawing classes does not shift the sampler's random numbers
+  const rng = new Rng(seed ^ 0x6c61626c);
+  return Int32Array.from({ length: n }, () => {
+    let u = rng.next() * total;
+    for (let c = 0; c < classes; c++) if ((u -= p[c]) < 0) return c;
+    return classes - 1;
+  });
+}
+
 /** Samples `n` grids that agree with `given` wherever `known` is 1, then decodes them. */
-async function fill(model: UnmaskModel, denoiser: Denoiser, given: Int32Array, known: Uint8Array, o: TaskOptions): Promise<TaskResult> {
+async function fill(model: UnmaskModel, denoiser: Denoiser, given: Int32Array, known: Uint8Array, o: TaskOptions, unlabelled: typeof ANY_CLASS | typeof NO_CLASS = NO_CLASS): Promise<TaskResult> {
   const [h, w] = denoiser.grid;
   const n = o.n ?? 1;
   const k = model.prior.codebookSize;
   const grids = new Int32Array(n * h * w);
   for (let b = 0; b < n; b++) for (let i = 0; i < h * w; i++) grids[b * h * w + i] = known[i] ? given[i] : k;
-  const tokens = await sampleTokens(denoiser, grids, n, { ...o, condition: taskCondition(model, o, n) });
+  const tokens = await sampleTokens(denoiser, grids, n, { ...o, condition: taskCondition(model, o, n, unlabelled) });
   const images = await decodeGrid(model, tokens, n, h, w);
   return { images, tokens, known, grid: [h, w] };
 }
@@ -126,13 +160,13 @@ export async function generate(model: UnmaskModel, o: TaskOptions): Promise<Task
   if (model.prior.causal) {
     const h = model.prior.latent;
     const n = o.n ?? 1;
-    const condition = taskCondition(model, o, n);
+    const condition = taskCondition(model, o, n, ANY_CLASS);
     const tokens = await sampleAutoregressive(model, { n, temperature: o.temperature, seed: o.seed, labels: condition?.labels, guidance: condition?.guidance, onStep: o.onStep });
     return { images: await decodeGrid(model, tokens, n, h, h), tokens, known: new Uint8Array(h * h), grid: [h, h] };
   }
   const d = model.denoiser(o.precision);
   const n = d.grid[0] * d.grid[1];
-  return fill(model, d, new Int32Array(n), new Uint8Array(n), o);
+  return fill(model, d, new Int32Array(n), new Uint8Array(n), o, ANY_CLASS);
 }
 
 /** Token (i, j) is regenerated when any pixel of its f×f patch is masked (mask > 0.5). */

@@ -47,6 +47,7 @@ export const PriorConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.dim % c.heads !== 0) ctx.addIssue({ code: 'custom', path: ['heads'], message: `dim ${c.dim} must be divisible by heads` });
     if (new Set(c.classes.map((name) => name.toLowerCase())).size !== c.classes.length) ctx.addIssue({ code: 'custom', path: ['classes'], message: 'class names must differ (ignoring case)' });
+    for (const reserved of ['any', 'none']) if (c.classes.some((name) => name.toLowerCase() === reserved)) ctx.addIssue({ code: 'custom', path: ['classes'], message: `'${reserved}' is reserved (--class ${reserved}), not a class name` });
     if (c.classFrequencies.length && c.classFrequencies.length !== c.classes.length) ctx.addIssue({ code: 'custom', path: ['classFrequencies'], message: `one frequency per class (${c.classes.length}), got ${c.classFrequencies.length}` });
   });
 

@@ -12,7 +12,7 @@ import { parsePriorConfig, transformerConfig } from '../../src/models/prior-conf
 import { transformer } from '../../src/models/transformer.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
 import { Scope } from '../../src/nn/scope.ts';
-import { generate, inpaint, taskCondition } from '../../src/inference/tasks.ts';
+import { drawClasses, generate, inpaint, taskCondition } from '../../src/inference/tasks.ts';
 import { AutoregressiveSampler } from '../../src/inference/autoregressive.ts';
 import { PriorDenoiser, UnmaskModel } from '../../src/inference/model.ts';
 import { Tokenizer } from '../../src/inference/tokenizer.ts';
@@ -124,12 +124,34 @@ describe('tasks with a class', () => {
   it('lists the classes and finds one by name, ignoring case', () => {
     expect(model.classes).toEqual(classes);
     expect(taskCondition(model, { steps: 1, label: 'sneaker', guidance: 2 }, 2)).toEqual({ labels: Int32Array.of(2, 2), guidance: 2 });
-    expect(taskCondition(model, { steps: 1 }, 2)).toBeUndefined();
+  });
+
+  it('without a class: generation draws each result\'s class as the training data has them, tasks with given tokens take the null label', () => {
+    // no frequencies recorded: every class alike; the default of tasks with given tokens is the null label
+    expect(taskCondition(model, { steps: 1 }, 2)).toEqual({ labels: Int32Array.of(C, C), guidance: 0 });
+    expect(taskCondition(model, { steps: 1, label: 'None' }, 2, 'any')).toEqual({ labels: Int32Array.of(C, C), guidance: 0 });
+    const uniform = taskCondition(model, { steps: 1, seed: 4 }, 3000, 'any')!.labels;
+    for (let c = 0; c < C; c++) expect(Math.abs(uniform.filter((l) => l === c).length / 3000 - 1 / 3)).toBeLessThan(0.035); // 4σ
+    // recorded frequencies are followed, seeded, and a class of share 0 is never drawn
+    const skewed = drawClasses([0.8, 0, 0.2], C, 4000, 9);
+    expect(drawClasses([0.8, 0, 0.2], C, 4000, 9)).toEqual(skewed);
+    expect(skewed.filter((l) => l === 1).length).toBe(0);
+    expect(Math.abs(skewed.filter((l) => l === 0).length / 4000 - 0.8)).toBeLessThan(0.026); // 4σ = 4·√(0.16/4000)
+    expect(drawClasses([0.8, 0, 0.2], C, 8, 10)).not.toEqual(drawClasses([0.8, 0, 0.2], C, 8, 9));
+    // guidance towards the drawn classes is allowed; towards the null label it is not
+    expect(taskCondition(model, { steps: 1, label: 'any', guidance: 2, seed: 4 }, 3000)).toEqual({ labels: uniform, guidance: 2 });
+    expect(() => taskCondition(model, { steps: 1, label: 'none', guidance: 1 }, 1)).toThrow('guidance steers towards a class, and no class was given');
+  });
+
+  it('class names any and none are reserved', () => {
+    expect(() => parsePriorConfig({ ...prior, classes: ['cat', 'Any'] })).toThrow("'any' is reserved");
+    expect(() => parsePriorConfig({ ...prior, classFrequencies: [1] })).toThrow('one frequency per class (3), got 1');
   });
 
   it('rejects an unknown class, guidance without a class, and negative guidance, in one line', () => {
-    expect(() => taskCondition(model, { steps: 1, label: 'horse' }, 1)).toThrow("no class 'horse' in test-model — use one of: cat, dog, Sneaker");
+    expect(() => taskCondition(model, { steps: 1, label: 'horse' }, 1)).toThrow("no class 'horse' in test-model — use one of: cat, dog, Sneaker; or any (drawn as in the training data), none (the null label)");
     expect(() => taskCondition(model, { steps: 1, guidance: 1 }, 1)).toThrow('guidance steers towards a class, and no class was given — give a class too (--class NAME)');
+    expect(() => taskCondition(new UnmaskModel('plain', model.tokenizer, parsePriorConfig({ ...prior, classes: [] }), params, null), { steps: 1, label: 'any' }, 1)).toThrow('plain is unconditional');
     expect(() => taskCondition(model, { steps: 1, label: 'cat', guidance: -1 }, 1)).toThrow('guidance must be a number ≥ 0');
   });
 

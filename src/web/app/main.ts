@@ -229,7 +229,7 @@ function fillSchedules(samplers: readonly string[]): void {
 }
 
 function fillClasses(classes: readonly string[]): void {
-  ui.classes.replaceChildren(new Option('any (unconditional)', ''), ...classes.map((c) => new Option(c, c)));
+  ui.classes.replaceChildren(new Option('any', ''), ...classes.map((c) => new Option(c, c)));
 }
 
 /** PNG sizes: 1×, 2×, 4×, 8×, 16×; the first choice is the smallest that gives 256 px or more. */
