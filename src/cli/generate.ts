@@ -25,9 +25,9 @@ interface TaskFlags {
   scale: number;
   n: number;
   steps?: number;
-  temp: number;
+  temp?: number;
   choiceTemp?: number;
-  schedule: SamplerName;
+  schedule?: SamplerName;
   class?: string;
   guidance?: number;
   seed: number;
@@ -41,9 +41,9 @@ function taskOptions(cmd: Command, defaults: { out: string; n: number }): Comman
   return cmd
     .option('--model <name|dir>', 'an embedded model (see unmask models) or a run directory', DEFAULT_MODEL)
     .option('--n <count>', 'how many results', int('--n', 1, 256), defaults.n)
-    .option('--steps <s>', 'sampling steps, 1..tokens (default: min(50, tokens))', int('--steps', 1))
-    .option('--temp <t>', 'sampling temperature > 0', positiveNumber('--temp'), 0.9)
-    .addOption(new Option('--schedule <order>', 'which tokens to reveal when').choices(Object.keys(SAMPLERS)).default('random'))
+    .option('--steps <s>', "sampling steps, 1..tokens (default: the model's recommended, else min(50, tokens))", int('--steps', 1))
+    .option('--temp <t>', "sampling temperature > 0 (default: the model's recommended, else 0.9)", positiveNumber('--temp'))
+    .addOption(new Option('--schedule <order>', "which tokens to reveal when (default: the model's recommended, else random)").choices(Object.keys(SAMPLERS)))
     .option('--choice-temp <t>', 'the confidence order\'s choice temperature (MaskGIT: 4.5)', nonNegativeNumber('--choice-temp'))
     .option('--class <name>', 'class-conditional models: the class to make (see the model card, or unmask models); any: each result\'s class drawn as in the training data (sample\'s default); none: the null label (the default of tasks that keep part of an image)')
     .option('--guidance <w>', 'classifier-free guidance weight towards the class (0: the conditional model alone)', nonNegativeNumber('--guidance'))
@@ -90,8 +90,16 @@ async function runTask(
 ): Promise<void> {
   const [h, w] = grid ?? [model.prior.latent, model.prior.latent];
   // The autoregressive baseline always takes one step per token.
-  const steps = model.prior.causal ? h * w : (flags.steps ?? Math.min(50, h * w));
-  const schedule = model.prior.causal ? 'autoregressive' : flags.schedule;
+  // Unset flags take the sampling the model recommends (recorded from its evaluation), else fixed defaults.
+  const rec = model.prior.causal ? null : model.sampling;
+  const steps = model.prior.causal ? h * w : (flags.steps ?? Math.min(rec?.steps ?? 50, h * w));
+  const sampler = flags.schedule ?? rec?.schedule ?? 'random';
+  const temperature = flags.temp ?? rec?.temperature ?? 0.9;
+  const choiceTemperature = flags.choiceTemp ?? rec?.choiceTemperature;
+  const schedule = model.prior.causal ? 'autoregressive' : sampler;
+  if (rec && !flags.json && (flags.steps === undefined || flags.schedule === undefined || flags.temp === undefined)) {
+    process.stderr.write(`sampling: ${sampler} order, ${steps} steps, temperature ${temperature} (unset flags take the model's recommended settings: ${rec.schedule}, ${rec.steps} steps, temperature ${rec.temperature})\n`);
+  }
   checkBudget(flags, model, [h, w], steps, job?.name ?? `${flags.n} image(s)`, job?.stride);
   if (!flags.json) for (const f of inputs) process.stderr.write(`${f.how}\n`);
   const frames: Int32Array[] = [];
@@ -102,9 +110,9 @@ async function runTask(
     result = await run({
       n: flags.n,
       steps,
-      temperature: flags.temp,
-      choiceTemperature: flags.choiceTemp,
-      sampler: flags.schedule,
+      temperature,
+      choiceTemperature,
+      sampler,
       label: flags.class,
       guidance: flags.guidance,
       seed: flags.seed,
@@ -127,7 +135,7 @@ async function runTask(
   await writeImage(flags.out, upscale(imageGrid([...lead, im], { cols: gridColumns(lead.length, flags.n) }), flags.scale));
   if (flags.frames) await writeFrames(flags.frames, model, frames, result, lead, flags.scale);
   const fitted = inputs.map((f) => ({ file: f.file, width: f.source.width, height: f.source.height, fitted: f.how }));
-  const summary = { out: flags.out, n: flags.n, steps, schedule, temperature: flags.temp, ...(flags.class ? { class: flags.class, guidance: flags.guidance ?? 0 } : {}), seed: flags.seed, precision: flags.precision, seconds, seconds_per_image: seconds / flags.n, inputs: fitted };
+  const summary = { out: flags.out, n: flags.n, steps, schedule, temperature, ...(flags.class ? { class: flags.class, guidance: flags.guidance ?? 0 } : {}), seed: flags.seed, precision: flags.precision, seconds, seconds_per_image: seconds / flags.n, inputs: fitted };
   if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else process.stderr.write(`wrote ${flags.out}: ${flags.n} image(s), ${steps} steps (${schedule}), ${seconds.toFixed(2)} s (${(seconds / flags.n).toFixed(3)} s per image)\n`);
 }

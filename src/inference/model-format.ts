@@ -47,13 +47,13 @@ export function checkKind(config: unknown, kind: CheckpointKind, source: string)
 }
 
 /** config.json of a model directory, checked to be a prior's (not a VQGAN run's). */
-export function parseModelConfig(text: string, source: string): { prior: unknown; tokenizer: unknown } {
+export function parseModelConfig(text: string, source: string): { prior: unknown; tokenizer: unknown; sampling: unknown } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
     throw new ModelError(`${source}: config.json is not JSON`, `pass a directory made by 'unmask train prior' or 'unmask export'`, { cause: e });
   }
-  const { prior, tokenizer } = checkKind(raw, PRIOR_KIND, source);
-  return { prior, tokenizer };
+  const { prior, tokenizer, sampling } = checkKind(raw, PRIOR_KIND, source);
+  return { prior, tokenizer, sampling };
 }

@@ -10,7 +10,7 @@ import { decodeSafetensors, paramsFromTensors } from '../engine/safetensors.ts';
 import { Program } from '../engine/session.ts';
 import { Scope } from '../nn/scope.ts';
 import type { Condition, Denoiser } from '../diffusion/sample.ts';
-import { type PriorConfig, parsePriorConfig, transformerConfig } from '../models/prior-config.ts';
+import { type PriorConfig, type SamplingDefaults, parsePriorConfig, parseSamplingDefaults, transformerConfig } from '../models/prior-config.ts';
 import { parseVqganConfig } from '../models/vqgan-config.ts';
 import { transformerHead, transformerHidden } from '../models/transformer.ts';
 import { AutoregressiveSampler } from './autoregressive.ts';
@@ -160,6 +160,8 @@ export class UnmaskModel {
     readonly prior: PriorConfig,
     readonly priorParams: ParamStore,
     readonly card: string | null,
+    /** The sampling settings the model recommends (from its evaluation), if it records any. */
+    readonly sampling: SamplingDefaults | null = null,
   ) {}
 
   /** Builds a model from its files' contents; `source` (a directory, a URL) names it in errors. */
@@ -174,7 +176,7 @@ export class UnmaskModel {
     const tokenizer = Tokenizer.fromParams(vq, params(files.tokenizer, TOKENIZER_FILE), `${source} (${TOKENIZER_FILE})`);
     const priorParams = params(files.weights, 'prior weights');
     checkWeights(priorParams, priorShapes(prior), `${source} (prior weights)`);
-    return new UnmaskModel(source, tokenizer, prior, priorParams, files.card ?? null);
+    return new UnmaskModel(source, tokenizer, prior, priorParams, files.card ?? null, parseSamplingDefaults(raw.sampling));
   }
 
   /** Class names of a class-conditional model (empty when unconditional); label i is classes[i]. */

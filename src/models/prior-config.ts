@@ -53,6 +53,27 @@ export const PriorConfigSchema = z
 
 export type PriorConfig = z.output<typeof PriorConfigSchema>;
 
+/**
+ * The sampling settings a model recommends (config.json's `sampling`, written by `unmask export --report`
+ * from the evaluation's best row): what `unmask sample` and the web app use unless told otherwise.
+ */
+export const SamplingDefaultsSchema = z
+  .object({
+    schedule: z.enum(['random', 'confidence', 'halton', 'remask']),
+    steps: z.number().int().min(1),
+    temperature: z.number().positive(),
+    choiceTemperature: z.number().min(0).optional(),
+    /** Where the choice came from, e.g. the report and its FID. */
+    from: z.string().optional(),
+  })
+  .strict();
+
+export type SamplingDefaults = z.output<typeof SamplingDefaultsSchema>;
+
+export function parseSamplingDefaults(raw: unknown): SamplingDefaults | null {
+  return raw === undefined ? null : parseConfig(SamplingDefaultsSchema, raw, 'sampling');
+}
+
 /** Small settings that train on two CPU cores; codebookSize and latent come from the tokenizer. */
 export const PRIOR_PRESETS: Record<string, Partial<PriorConfig>> = {
   small: { dim: 256, layers: 8, heads: 8, lr: 5e-4, warmup: 500, batch: 32, emaDecay: 0.999, gradClip: 1 },

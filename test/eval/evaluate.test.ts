@@ -24,8 +24,8 @@ import { FeatureNet, featureNetGraph, parseFeatureNetConfig } from '../../src/ev
 import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
 import { elboTimes } from '../../src/diffusion/elbo.ts';
-import { type EvalReport, type EvaluateOptions, autoregressiveBaseline, evaluate } from '../../src/eval/evaluate.ts';
-import { writeReport } from '../../src/eval/report/report.ts';
+import { type EvalReport, type EvalRow, type EvaluateOptions, autoregressiveBaseline, evaluate } from '../../src/eval/evaluate.ts';
+import { recommendedSampling, writeReport } from '../../src/eval/report/report.ts';
 import { loadModel } from '../../src/inference/model-dir.ts';
 import type { UnmaskModel } from '../../src/inference/model.ts';
 import { initPriorState, savePriorCheckpoint } from '../../src/training/train-prior.ts';
@@ -190,6 +190,35 @@ describe('evaluate', () => {
     expect(wrong).toBe(1);
     expect(said).toMatch(/unmask: .*report\.json evaluates .*model, not .*ar — pass the report made from this run\n/);
     expect(existsSync(join(dir, 'exported-ar'))).toBe(false);
+
+    // ... and records the report's pick as the model's default sampling, which `unmask sample` follows
+    // for every flag not given.
+    const absorbing = r.rows.filter((x) => x.method === 'absorbing diffusion');
+    const bestFid = Math.min(...absorbing.map((x) => x.fid));
+    const pick = absorbing.filter((x) => x.fid <= 1.05 * bestFid).sort((a, b) => a.steps - b.steps || a.fid - b.fid)[0];
+    const config = JSON.parse(readFileSync(join(dir, 'exported', 'config.json'), 'utf8'));
+    expect(config.sampling).toMatchObject({ schedule: pick.schedule, steps: pick.steps, temperature: 1 });
+    expect(card).toContain(`Default sampling (\`unmask sample\` and the web app, unless told otherwise): ${pick.schedule} order, ${pick.steps} steps, temperature 1`);
+    const png = join(dir, 'recommended.png');
+    const followed = await cli('sample', '--model', join(dir, 'exported'), '--n', '1', '--out', png, '--json');
+    expect(followed.code).toBe(0);
+    expect(JSON.parse(followed.out.trim().split('\n').at(-1)!)).toMatchObject({ steps: pick.steps, schedule: pick.schedule, temperature: 1 });
+    const told = await cli('sample', '--model', join(dir, 'exported'), '--n', '1', '--out', png, '--json', '--steps', '3', '--schedule', 'halton', '--temp', '0.5');
+    expect(JSON.parse(told.out.trim().split('\n').at(-1)!)).toMatchObject({ steps: 3, schedule: 'halton', temperature: 0.5 });
+  });
+
+  it('recommends the fewest steps within 5% of the best FID, from the rows that sample as `unmask sample` does', () => {
+    const row = (schedule: string, steps: number, fid: number, guidance: number | null = null) => ({ method: 'absorbing diffusion', schedule, steps, fid, guidance }) as EvalRow;
+    const report = (rows: EvalRow[]) => ({ setup: { temperature: 0.9, choiceTemperature: 9, n: 100 }, rows }) as unknown as EvalReport;
+    const ar = { ...row('raster order', 64, 1), method: 'autoregressive' };
+    expect(recommendedSampling(report([row('random', 64, 20), row('confidence', 8, 20.9), row('confidence', 4, 21.1), ar]), 'r')).toEqual({
+      schedule: 'confidence', steps: 8, temperature: 0.9, choiceTemperature: 9, from: 'r: FID 20.90 at n = 100 (best 20.00)',
+    });
+    expect(recommendedSampling(report([row('random', 64, 20), row('halton', 16, 25)]), 'r')).toMatchObject({ schedule: 'random', steps: 64 });
+    expect(recommendedSampling(report([row('halton', 16, 25)]), 'r')).not.toHaveProperty('choiceTemperature');
+    // a class-conditional evaluation: the rows with classes drawn from the data (guidance 0), not the null label's
+    expect(recommendedSampling(report([row('random', 8, 10), row('halton', 16, 30, 0), row('halton', 8, 40, 0), row('random', 8, 5, 2)]), 'r')).toMatchObject({ schedule: 'halton', steps: 16 });
+    expect(recommendedSampling(report([ar]), 'r')).toBeNull();
   });
 
   it('is deterministic in everything but time', async () => {

@@ -8,6 +8,7 @@ import { encodePng } from '../../data/png.ts';
 import { writeFileAtomic } from '../../engine/files.ts';
 import type { EvalReport, EvalResult, EvalRow, Quality } from '../evaluate.ts';
 import { lineChartPng } from './plot.ts';
+import type { SamplingDefaults } from '../../models/prior-config.ts';
 
 const f3 = (v: number) => v.toFixed(3);
 /** FID with two decimals, or three significant digits below 1 (small feature scales). */
@@ -53,6 +54,31 @@ function summary(r: EvalReport): string[] {
   }
   lines.push(`- The VQGAN's reconstructions of the real images score FID ${f2(r.reconstruction.fid)}: the floor for any prior decoded by this VQGAN (up to the noise of n = ${r.setup.n}).`);
   return lines;
+}
+
+/** FID within this share of the best counts as level with it when choosing a model's default steps. */
+const LEVEL_FID = 0.05;
+
+/**
+ * The sampling settings a model exported with this report recommends: among the absorbing rows that
+ * sample as `unmask sample` does by default (classes drawn as in the data, i.e. the guidance-0 rows of a
+ * class-conditional evaluation; else the unconditional rows), the fewest steps whose FID is within 5%
+ * of the best, at the report's temperatures.
+ */
+export function recommendedSampling(r: EvalReport, where: string): SamplingDefaults | null {
+  const absorbing = r.rows.filter((row) => row.method === 'absorbing diffusion');
+  const guided = absorbing.filter((row) => row.guidance === 0);
+  const rows = guided.length ? guided : absorbing.filter((row) => row.guidance === null);
+  if (!rows.length) return null;
+  const best = Math.min(...rows.map((row) => row.fid));
+  const pick = rows.filter((row) => row.fid <= best * (1 + LEVEL_FID)).sort((a, b) => a.steps - b.steps || a.fid - b.fid)[0];
+  return {
+    schedule: pick.schedule as SamplingDefaults['schedule'],
+    steps: pick.steps,
+    temperature: r.setup.temperature,
+    ...(pick.schedule === 'confidence' ? { choiceTemperature: r.setup.choiceTemperature } : {}),
+    from: `${where}: FID ${f2(pick.fid)} at n = ${r.setup.n} (best ${f2(best)})`,
+  };
 }
 
 /** The results table in markdown: the reconstruction floor, then every measured row. */

@@ -204,6 +204,12 @@ function modelLoaded(loaded: ModelInfo, entry: ModelEntry): void {
   fillSchedules(loaded.samplers);
   fillClasses(loaded.classes);
   fillScales(s);
+  if (changed && loaded.sampling) {
+    // The model's recommended sampling, from its evaluation.
+    wantedSteps = loaded.sampling.steps;
+    ui.temp.value = String(loaded.sampling.temperature);
+    if (loaded.samplers.includes(loaded.sampling.schedule)) ui.schedule.value = loaded.sampling.schedule;
+  }
   if (changed) {
     // On a CPU a 256-px image takes many seconds per step: such models start at one image at a time.
     if (loaded.imageSize >= 128 && loaded.providers[0] === 'wasm') ui.count.value = '1';

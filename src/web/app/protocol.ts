@@ -2,6 +2,7 @@
 // server's manifest (GET /api/models).
 import type { ImagePreparation } from '../../data/image-set.ts';
 import type { Images } from '../../data/images.ts';
+import type { SamplingDefaults } from '../../models/prior-config.ts';
 
 /** A file the server sends: its URL (naming its version, so a cached copy is never stale) and size. */
 export interface FileRef {
@@ -57,6 +58,8 @@ export interface ModelInfo {
   classes: readonly string[];
   /** The sampler names the library offers (keys of SAMPLERS). */
   samplers: readonly string[];
+  /** The sampling the model recommends (from its evaluation): the controls start there. */
+  sampling: SamplingDefaults | null;
   /** The execution providers the sessions use, first choice first: ['webgpu', 'wasm'] or ['wasm']. */
   providers: string[];
   /** The WebGPU adapter, when WebGPU runs. */

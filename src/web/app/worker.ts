@@ -176,6 +176,7 @@ async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, ba
     causal: m.prior.causal,
     classes: m.classes,
     samplers: Object.keys(SAMPLERS),
+    sampling: m.sampling,
     providers: rt.providers,
     adapter: rt.adapter,
     threads: rt.ort.env.wasm.numThreads ?? threads,
@@ -246,6 +247,8 @@ async function run(id: number, task: Task, s: SampleSettings): Promise<void> {
   const result = await runTask(m, task, {
     ...settings,
     sampler: s.sampler as SamplerName,
+    // the page has no control for it: the model's recommended one, when the model records it
+    choiceTemperature: m.sampling?.choiceTemperature,
     onStep: async ({ step, steps, tokens }) => {
       const now = performance.now();
       times.sampling += now - mark;
