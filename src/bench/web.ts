@@ -28,6 +28,8 @@ export interface WebBenchOptions {
   /** Extra Chromium flags, e.g. to offer a software WebGPU adapter. */
   chromiumArgs?: string[];
   backend?: 'auto' | 'wasm' | 'webgpu';
+  /** The prior's precision, in the page and in unmask sample alike. Default fp32. */
+  precision?: 'fp32' | 'int8';
   onProgress?: (line: string) => void;
 }
 
@@ -93,14 +95,14 @@ export async function benchWeb(o: WebBenchOptions): Promise<WebBenchResult> {
     context = await open();
     const warm = await visit(context, url, o);
     const page = context.pages()[0];
-    await settings(page, o);
+    const sampling = await settings(page, o);
     say('generating in the page and with unmask sample, alternating…');
     const pageFirst = await generateInPage(page);
     const runs: RunTiming[] = [];
     const cli: number[] = [];
     for (let r = 0; r < o.rounds; r++) {
       runs.push(await generateInPage(page));
-      cli.push(await generateWithCli(o));
+      cli.push(await generateWithCli(o, sampling));
       say(`round ${r + 1}/${o.rounds}: page ${runs[r].wall.toFixed(2)} s, CLI ${cli[r].toFixed(2)} s`);
     }
     return { cold, warm, pageFirst, page: runs, cli };
@@ -124,8 +126,14 @@ async function visit(context: BrowserContext, url: string, o: WebBenchOptions): 
   return { seconds, status, backend: (await page.textContent('#backend-used')) ?? '' };
 }
 
-async function settings(page: Page, o: WebBenchOptions): Promise<void> {
+/** Sets the page's controls; returns the sampling flags that make unmask sample do what the page does. */
+async function settings(page: Page, o: WebBenchOptions): Promise<string[]> {
   await page.uncheck('#new-seed');
+  // set even where the control is hidden (WebGPU runs float32 whatever it says)
+  await page.$eval('#precision', (el, v) => {
+    (el as HTMLSelectElement).value = v;
+    el.dispatchEvent(new Event('change', { bubbles: true }));
+  }, o.precision ?? 'fp32');
   await page.fill('#seed', String(o.seed));
   for (const [selector, value] of [['#steps', o.steps], ['#count', o.n]] as const) {
     await page.$eval(selector, (el, v) => {
@@ -133,6 +141,9 @@ async function settings(page: Page, o: WebBenchOptions): Promise<void> {
       el.dispatchEvent(new Event('input', { bubbles: true }));
     }, value);
   }
+  // The schedule and temperature the page starts with (the model's recommended, or the page's defaults).
+  const [schedule, temp] = await Promise.all([page.inputValue('#schedule'), page.inputValue('#temp')]);
+  return ['--schedule', schedule, '--temp', temp, '--precision', o.precision ?? 'fp32'];
 }
 
 /**
@@ -158,10 +169,10 @@ async function generateInPage(page: Page): Promise<RunTiming> {
   return { wall, ...(JSON.parse(times) as Omit<RunTiming, 'wall'>) };
 }
 
-function generateWithCli(o: WebBenchOptions): Promise<number> {
+function generateWithCli(o: WebBenchOptions, sampling: string[]): Promise<number> {
   const out = join(tmpdir(), `unmask-bench-web-${process.pid}.png`);
   const model = o.models.find((m) => m.name === o.model)!;
-  const args = [join(ROOT, 'bin', 'unmask.js'), 'sample', '--model', model.paths.dir, '--n', String(o.n), '--steps', String(o.steps), '--seed', String(o.seed), '--out', out, '--json'];
+  const args = [join(ROOT, 'bin', 'unmask.js'), 'sample', '--model', model.paths.dir, '--n', String(o.n), '--steps', String(o.steps), '--seed', String(o.seed), ...sampling, '--out', out, '--json'];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -134,8 +134,9 @@ export function registerBench(program: Command): void {
     .option('--rounds <n>', 'generations in the page and with unmask sample, alternating (median)', int('--rounds', 1, 50), 3)
     .option('--chromium <path>', 'the Chromium to drive (never downloaded)', '/usr/bin/chromium')
     .option('--webgpu', "offer Chromium's software WebGPU adapter (SwiftShader) and ask the page for WebGPU")
+    .addOption(new Option('--precision <p>', "the prior's linear layers, in the page (wasm) and in unmask sample alike").choices(['fp32', 'int8']).default('fp32'))
     .option('--json', 'one JSON object with every timing')
-    .action(async (o: { model: string; n: number; steps: number; seed: number; rounds: number; chromium: string; webgpu?: boolean; json?: boolean }) => {
+    .action(async (o: { model: string; n: number; steps: number; seed: number; rounds: number; chromium: string; webgpu?: boolean; precision: 'fp32' | 'int8'; json?: boolean }) => {
       const embedded = listModels().some((m) => m.name === o.model);
       const models = servedModels(embedded ? [] : [o.model]);
       const model = embedded ? o.model : models[0].name;
@@ -149,7 +150,7 @@ export function registerBench(program: Command): void {
       const pageMedian = median(r.page.map((t) => t.wall));
       const cliMedian = median(r.cli);
       if (o.json) {
-        process.stdout.write(`${JSON.stringify({ case: 'web', model, n: o.n, steps: o.steps, ...r, page_median: pageMedian, cli_median: cliMedian, ratio: round3(pageMedian / cliMedian) })}\n`);
+        process.stdout.write(`${JSON.stringify({ case: 'web', model, n: o.n, steps: o.steps, precision: o.precision, ...r, page_median: pageMedian, cli_median: cliMedian, ratio: round3(pageMedian / cliMedian) })}\n`);
         return;
       }
       const parts = (t: RunTiming) => `in the worker ${t.seconds.toFixed(2)} s: sampling ${(t.sampling / 1000).toFixed(2)} s, ${t.previewCount} preview(s) ${(t.previews / 1000).toFixed(2)} s, final decode ${(t.decode / 1000).toFixed(2)} s`;
@@ -161,7 +162,7 @@ export function registerBench(program: Command): void {
         [`generation, unmask sample, median of ${o.rounds}`, `${cliMedian.toFixed(2)} s`, `rounds: ${r.cli.map((s) => s.toFixed(2)).join(', ')} s`],
         ['page / unmask sample', `${(pageMedian / cliMedian).toFixed(2)}×`, `first run ${(r.pageFirst.wall / cliMedian).toFixed(2)}×`],
       ];
-      process.stdout.write(`web app: ${model}, ${o.n} images, ${o.steps} steps, seed ${o.seed}; ${r.warm.backend}\n`);
+      process.stdout.write(`web app: ${model}, ${o.n} images, ${o.steps} steps, seed ${o.seed}, ${o.precision}; ${r.warm.backend}\n`);
       for (const [what, value, note] of rows) process.stdout.write(`${what.padEnd(40)}${value.padStart(9)}  ${note}\n`);
     });
 }

@@ -178,6 +178,23 @@ describe('web app fixes (chromium, wasm)', () => {
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('run');
   });
 
+  it('samples with an int8 prior on wasm when asked, and says so', async () => {
+    expect(await page.isVisible('#precision-row')).toBe(true);
+    await page.selectOption('#precision', 'int8');
+    await page.click('[data-task=generate]');
+    await settings(page, { seed: 7, steps: 4, count: 4 });
+    expect(await runTask(page)).toMatch(/^generate: 4 image\(s\) in .* · int8$/);
+    const all = async () => (await Promise.all([0, 1, 2, 3].map((i) => pixels(page, `${NEWEST} canvas`, i)))).flat();
+    const int8 = await all();
+    await page.selectOption('#precision', 'fp32');
+    expect(await runTask(page)).not.toContain('int8');
+    const fp32 = await all();
+    // the same seed and settings through other sessions: 256 tokens drawn from slightly different
+    // probabilities, so some differ (with int8's ~2% disagreement, all alike would be a 1-in-300 seed)
+    expect(int8.length).toBe(fp32.length);
+    expect(int8).not.toEqual(fp32);
+  });
+
   it('names every result button after its image', async () => {
     await settings(page, { seed: 6, steps: 2, count: 3 });
     await runTask(page);

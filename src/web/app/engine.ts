@@ -2,6 +2,7 @@
 // backend choice; the page keeps the working one until a new one has loaded, so a backend that fails
 // leaves the model that worked in place.
 import type { Images } from '../../data/images.ts';
+import type { Precision } from '../../engine/quantize.ts';
 import type { Backend, Manifest, ModelEntry, ModelInfo, Reply, Request, RunTimes, SampleSettings, Task } from './protocol.ts';
 
 export class Cancelled extends Error {}
@@ -68,8 +69,8 @@ export class Engine {
   }
 
   /** Builds the sessions a run of `n` images will need, in the background (runs queue behind it). */
-  warm(n: number): void {
-    this.send({ type: 'warm', id: this.nextId++, n });
+  warm(n: number, precision: Precision): void {
+    this.send({ type: 'warm', id: this.nextId++, n, precision });
   }
 
   /** Stops the run in progress after its current step; its promise rejects with Cancelled. */

@@ -3,6 +3,7 @@
 // page's state into requests and shows the replies. body[data-state] says where the page is (loading,
 // ready, running, error), for CSS and for the end-to-end tests.
 import type { Images } from '../../data/images.ts';
+import type { Precision } from '../../engine/quantize.ts';
 import { Cancelled, Engine, type LoadProgress, type StepProgress } from './engine.ts';
 import { History, type RunRecord, type TaskKind } from './history.ts';
 import { MaskPainter, type MaskTool } from './mask.ts';
@@ -44,6 +45,8 @@ const ui = {
   seedProblem: $('#seed-problem'),
   newSeed: $<HTMLInputElement>('#new-seed'),
   preview: $<HTMLSelectElement>('#preview'),
+  precisionRow: $('#precision-row'),
+  precision: $<HTMLSelectElement>('#precision'),
   classRow: $('#class-row'),
   classes: $<HTMLSelectElement>('#class'),
   guidanceRow: $('#guidance-row'),
@@ -160,7 +163,7 @@ async function loadModel(): Promise<void> {
       engine = target;
     }
     modelLoaded(loaded, entry);
-    engine!.warm(Number(ui.count.value));
+    engine!.warm(Number(ui.count.value), precisionOf(loaded));
   } catch (e) {
     if (!reuse) target.terminate();
     ui.model.value = info?.name ?? ui.model.value;
@@ -226,6 +229,11 @@ function modelLoaded(loaded: ModelInfo, entry: ModelEntry): void {
   setStatus(`${loaded.name} ready in ${loaded.seconds.toFixed(1)} s (${where}${kept}): ${s}×${s} px, ${loaded.latent}×${loaded.latent} tokens${loaded.causal ? ', the autoregressive baseline (generate only)' : ''}`);
   ui.model.title = entry.summary;
   updateControls();
+}
+
+/** The prior's precision: the page's choice on wasm; WebGPU runs float32 (int8 products would fall back to the CPU). */
+function precisionOf(m: ModelInfo): Precision {
+  return m.providers[0] === 'wasm' && !m.causal ? (ui.precision.value as Precision) : 'fp32';
 }
 
 function fillSchedules(samplers: readonly string[]): void {
@@ -302,6 +310,7 @@ function updateControls(): void {
   for (const [input, out] of [[ui.steps, '#steps-out'], [ui.temp, '#temp-out'], [ui.count, '#count-out'], [ui.seam, '#seam-out'], [ui.guidance, '#guidance-out']] as const) $(out).textContent = input.value;
   if (info?.causal) $('#steps-out').textContent = String(gridTokens(info));
   ui.classRow.hidden = !info?.classes.length;
+  ui.precisionRow.hidden = !info || info.providers[0] !== 'wasm' || info.causal;
   ui.guidanceRow.hidden = !info?.classes.length || !ui.classes.value;
   const seedBad = !ui.newSeed.checked && typedSeed() === null;
   ui.seed.setAttribute('aria-invalid', String(seedBad));
@@ -363,6 +372,7 @@ async function run(): Promise<void> {
     seed: typedSeed()!,
     ...(label ? { label, guidance: Number(ui.guidance.value) } : {}),
     preview: ui.preview.value as SampleSettings['preview'],
+    precision: precisionOf(m),
   };
   const t = currentTask();
   const kind = task;
@@ -405,7 +415,7 @@ async function run(): Promise<void> {
     };
     history.add(record);
     const perStep = r.times.sampling / 1000 / settings.steps;
-    setStatus(`${kind}: ${r.images.n} image(s) in ${r.seconds.toFixed(2)} s (seed ${settings.seed}) · ${perStep.toFixed(2)} s per step`);
+    setStatus(`${kind}: ${r.images.n} image(s) in ${r.seconds.toFixed(2)} s (seed ${settings.seed}) · ${perStep.toFixed(2)} s per step${settings.precision === 'int8' ? ' · int8' : ''}`);
   } catch (e) {
     history.dropLive();
     if (e instanceof Cancelled) setStatus('stopped');
@@ -480,6 +490,8 @@ for (const el of [ui.steps, ui.temp, ui.count, ui.seam, ui.keep, ui.extWidth, ui
   el.addEventListener('change', () => updateControls());
 }
 ui.model.addEventListener('change', () => void loadModel());
+// the other precision's sessions, built while the user looks
+ui.precision.addEventListener('change', () => info && engine?.warm(Number(ui.count.value), precisionOf(info)));
 ui.backend.addEventListener('change', () => void loadModel());
 ui.run.addEventListener('click', () => void run());
 ui.stop.addEventListener('click', () => engine?.cancel());

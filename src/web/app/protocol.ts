@@ -3,6 +3,7 @@
 import type { ImagePreparation } from '../../data/image-set.ts';
 import type { Images } from '../../data/images.ts';
 import type { SamplingDefaults } from '../../models/prior-config.ts';
+import type { Precision } from '../../engine/quantize.ts';
 
 /** A file the server sends: its URL (naming its version, so a cached copy is never stale) and size. */
 export interface FileRef {
@@ -101,11 +102,13 @@ export interface SampleSettings {
   label?: string;
   guidance?: number;
   preview: PreviewMode;
+  /** The prior's linear layers: int8 is faster on wasm (WebGPU runs float32). */
+  precision: Precision;
 }
 
 export type Request =
   | { type: 'load'; id: number; model: ModelEntry; runtime: RuntimeManifest; backend: Backend }
-  | { type: 'warm'; id: number; n: number }
+  | { type: 'warm'; id: number; n: number; precision: Precision }
   | { type: 'run'; id: number; task: Task; settings: SampleSettings }
   | { type: 'cancel'; id: number };
 

@@ -13,6 +13,7 @@ import type { ModelFiles } from '../../inference/model-format.ts';
 import { UnmaskModel } from '../../inference/model.ts';
 import { type TaskOptions, type TaskResult, complete, decodePartial, extend, generate, inpaint, stitch } from '../../inference/tasks.ts';
 import { FileCache } from './file-cache.ts';
+import type { Precision } from '../../engine/quantize.ts';
 import type { Backend, FileRef, ModelEntry, ModelInfo, OrtBuild, Reply, Request, RunTimes, RuntimeManifest, SampleSettings, Task } from './protocol.ts';
 
 /** The worker's global scope, typed as far as we use it (the DOM lib types `self` as a window). */
@@ -45,7 +46,7 @@ interface Loaded {
 let runtime: Loaded | null = null;
 let model: UnmaskModel | null = null;
 /** The batch the prior's sessions were last built for. */
-let priorChunk = 0;
+let priorChunk = '';
 /** How long the last decode of one image took, to budget previews before the first one is measured. */
 let decodeMsPerImage = 0;
 let cache: Promise<FileCache> | null = null;
@@ -163,7 +164,7 @@ async function load(id: number, entry: ModelEntry, manifest: RuntimeManifest, ba
   // Only now is the previous model let go: a model that fails to load leaves the working one in place.
   await model?.release();
   model = m;
-  priorChunk = 0;
+  priorChunk = '';
   const t = m.tokenizer;
   const { threads, note } = threadCount();
   return {
@@ -236,7 +237,7 @@ async function run(id: number, task: Task, s: SampleSettings): Promise<void> {
   const m = model;
   if (!m) throw new Error('no model is loaded yet — pick a model first');
   if (!(s.sampler in SAMPLERS)) throw new Error(`no sampler '${s.sampler}' — choose one of ${Object.keys(SAMPLERS).join(', ')}`);
-  await fitPrior(m, s.n);
+  await fitPrior(m, s.n, s.precision);
   const [h, w] = gridOf(m, task);
   const pixels = h * w * m.tokenizer.pixelsPerToken ** 2;
   const imagePixels = m.tokenizer.config.imageSize ** 2;
@@ -276,10 +277,10 @@ async function run(id: number, task: Task, s: SampleSettings): Promise<void> {
   post({ type: 'done', id, images: result.images, seconds: (performance.now() - t0) / 1000, times });
 }
 
-/** Lets the prior's sessions for another batch size go before a large model builds those for `n` images. */
-async function fitPrior(m: UnmaskModel, n: number): Promise<void> {
+/** Lets the prior's sessions for another batch size or precision go before a large model builds those for `n` images. */
+async function fitPrior(m: UnmaskModel, n: number, precision: Precision): Promise<void> {
   if (m.prior.causal) return;
-  const chunk = Math.min(m.denoiser().maxChunk, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
+  const chunk = `${Math.min(m.denoiser().maxChunk, 2 ** Math.ceil(Math.log2(Math.max(1, n))))} ${precision}`;
   if (priorChunk && chunk !== priorChunk && m.priorParams.count() * 4 > ONE_PRIOR_SESSION_BYTES) await m.releasePrior();
   priorChunk = chunk;
 }
@@ -288,20 +289,20 @@ async function fitPrior(m: UnmaskModel, n: number): Promise<void> {
  * Builds the sessions a run of `n` images needs (the prior's body and head, the decoder for n), so the
  * first Run doesn't wait for them; the page asks for this right after a load, while the user looks.
  */
-async function warm(n: number): Promise<void> {
+async function warm(n: number, precision: Precision): Promise<void> {
   const m = model;
   if (!m || m.prior.causal) return;
-  await fitPrior(m, n);
+  await fitPrior(m, n, precision);
   const t = m.tokenizer;
   const tokens = new Int32Array(n * t.latent * t.latent);
-  await m.denoiser().logProbs(tokens.fill(m.prior.codebookSize), n, new Int32Array(n), 1);
+  await m.denoiser(precision).logProbs(tokens.fill(m.prior.codebookSize), n, new Int32Array(n), 1);
   await t.decode(tokens.fill(0), n);
 }
 
 async function handle(req: Request): Promise<void> {
   try {
     if (req.type === 'load') post({ type: 'loaded', id: req.id, info: await load(req.id, req.model, req.runtime, req.backend) });
-    else if (req.type === 'warm') await warm(req.n);
+    else if (req.type === 'warm') await warm(req.n, req.precision);
     else if (req.type === 'run') await run(req.id, req.task, req.settings);
   } catch (e) {
     if (e instanceof Cancelled) post({ type: 'cancelled', id: req.id });
