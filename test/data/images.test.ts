@@ -1,6 +1,7 @@
 // The host image type's pure helpers, against values worked out by hand.
 import { describe, expect, it } from 'vitest';
 import { type Images, imageAt, imageGrid, rgba, upscale } from '../../src/data/images.ts';
+import { type ImageSet, classFrequencies } from '../../src/data/image-set.ts';
 
 describe('images', () => {
   it('views image i of a batch without copying', () => {
@@ -36,5 +37,14 @@ describe('images', () => {
     expect(Array.from(big.data)).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
     expect(upscale(img, 1)).toBe(img);
     expect(() => upscale(img, 0)).toThrow(/whole number/);
+  });
+});
+
+describe('class frequencies', () => {
+  it("gives each class's share of a labelled set, and nothing for an unlabelled one", () => {
+    const labels = [2, 0, 2, 2, 1, 2, 0, 2];
+    const set: ImageSet = { name: 't', channels: 1, size: 1, count: labels.length, read: () => {}, label: (i) => labels[i], classes: ['a', 'b', 'c', 'd'] };
+    expect(classFrequencies(set)).toEqual([0.25, 0.125, 0.625, 0]);
+    expect(classFrequencies({ ...set, label: undefined, classes: undefined })).toEqual([]);
   });
 });
