@@ -8,6 +8,7 @@ import type { ImageSet } from '../data/image-set.ts';
 import type { Images } from '../data/images.ts';
 import type { LatentSet } from '../data/latent-set.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
+import { Rng } from '../engine/rng.ts';
 import { CHOICE_TEMPERATURE, SAMPLERS, type SamplerName } from '../diffusion/samplers.ts';
 import type { Precision } from '../engine/quantize.ts';
 import { validationNll } from '../inference/autoregressive.ts';
@@ -187,6 +188,24 @@ function checkOptions(model: UnmaskModel, o: EvaluateOptions, k: number): void {
   if (o.steps.length === 0 || o.schedules.length === 0) throw new EvalError('no steps or no schedule to evaluate', 'give at least one steps value and one schedule');
 }
 
+/**
+ * `n` images of `set` drawn without replacement (a fixed seed, so every report compares with the same
+ * ones), with their labels, in the set's order. Not the first n: a split in category order (the emoji
+ * are) would compare the samples with a few categories; nor every (count/n)-th: that aliases with a
+ * split interleaved by class (Fashion-MNIST's is).
+ */
+export function sampleOf(set: ImageSet, n: number): ImageSet {
+  if (n >= set.count) return set;
+  const rng = new Rng(0x5e7);
+  const all = Int32Array.from({ length: set.count }, (_, i) => i);
+  for (let i = 0; i < n; i++) {
+    const j = i + rng.int(set.count - i);
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  const at = all.slice(0, n).sort();
+  return { ...set, count: n, read: (i, out, offset) => set.read(at[i], out, offset), ...(set.label ? { label: (i: number) => set.label!(at[i]) } : {}) };
+}
+
 function readImages(set: ImageSet, first: number, count: number): Float32Array {
   const per = set.channels * set.size * set.size;
   const out = new Float32Array(count * per);
@@ -257,7 +276,7 @@ async function validationBits(model: UnmaskModel, o: Settings): Promise<EvalRepo
   if (images === 0) return null;
   o.onProgress?.({ task: 'validation ELBO', done: 0, total: 1 });
   const tokens = model.prior.latent ** 2;
-  const latents: LatentSet = { count: images, tokens: await model.tokenizer.encode(readImages(o.validation, 0, images), images) };
+  const latents: LatentSet = { count: images, tokens: await model.tokenizer.encode(readImages(sampleOf(o.validation, images), 0, images), images) };
   const times = Math.min(o.elboTimes ?? 16, tokens);
   const bitsPerToken = await validationElbo(model.prior, model.priorParams, latents, elboTimes(tokens, times), o.seed);
   const autoregressiveBitsPerToken = (await o.autoregressive?.bitsPerToken?.(latents)) ?? null;
@@ -306,6 +325,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
     gridImages: options.gridImages ?? 64,
   };
   checkOptions(model, o, o.k);
+  o.reference = sampleOf(o.reference, o.n);
   const grids: Record<string, Images> = {};
   const { real, reconstruction } = await realAndReconstructed(model, o, grids);
   const elbo = await validationBits(model, o);
@@ -338,7 +358,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
     setup: {
       model: model.dir,
       data: o.reference.name.replace(/-(train|val)$/, ''),
-      reference: `the first ${o.n} images of ${o.reference.name}`,
+      reference: `${o.n} images of ${o.reference.name}, drawn without replacement`,
       n: o.n,
       k: o.k,
       temperature: o.temperature,

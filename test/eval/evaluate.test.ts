@@ -24,7 +24,7 @@ import { FeatureNet, featureNetGraph, parseFeatureNetConfig } from '../../src/ev
 import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
 import { elboTimes } from '../../src/diffusion/elbo.ts';
-import { type EvalReport, type EvalRow, type EvaluateOptions, autoregressiveBaseline, evaluate } from '../../src/eval/evaluate.ts';
+import { type EvalReport, type EvalRow, type EvaluateOptions, autoregressiveBaseline, evaluate, sampleOf } from '../../src/eval/evaluate.ts';
 import { recommendedSampling, writeReport } from '../../src/eval/report/report.ts';
 import { loadModel } from '../../src/inference/model-dir.ts';
 import type { UnmaskModel } from '../../src/inference/model.ts';
@@ -148,8 +148,8 @@ describe('evaluate', () => {
     }
     for (const row of r.rows) expect(row.secondsPerImage).toBeGreaterThan(0);
     expect(r.elbo).toMatchObject({ images: 4, times: 4 });
-    // The same codes evaluate() measures: the tokenizer's codes of the first 4 validation images.
-    const val = images('stripes-val', 4);
+    // The same codes evaluate() measures: the tokenizer's codes of its fixed sample of 4 validation images.
+    const val = sampleOf(options().validation, 4);
     const pixels = new Float32Array(4 * 16 * 16);
     for (let i = 0; i < 4; i++) val.read(i, pixels, i * 256);
     const codes = Int32Array.from(await model.tokenizer.encode(pixels, 4), Number);
@@ -205,6 +205,24 @@ describe('evaluate', () => {
     expect(JSON.parse(followed.out.trim().split('\n').at(-1)!)).toMatchObject({ steps: pick.steps, schedule: pick.schedule, temperature: 1 });
     const told = await cli('sample', '--model', join(dir, 'exported'), '--n', '1', '--out', png, '--json', '--steps', '3', '--schedule', 'halton', '--temp', '0.5');
     expect(JSON.parse(told.out.trim().split('\n').at(-1)!)).toMatchObject({ steps: 3, schedule: 'halton', temperature: 0.5 });
+  });
+
+  it('compares with a fixed sample of the reference split, not its first images', () => {
+    // 1,000 images in category order (as the emoji are): 100 of each of 10 classes
+    const set = { name: 'ordered', channels: 1, size: 1, count: 1000, read: (i: number, out: Float32Array, at: number) => void (out[at] = i), label: (i: number) => Math.floor(i / 100), classes: [] };
+    const a = sampleOf(set, 200);
+    const b = sampleOf(set, 200);
+    const ids = (s: typeof a) => Array.from({ length: s.count }, (_, i) => { const out = new Float32Array(1); s.read(i, out, 0); return out[0]; });
+    expect(ids(a)).toEqual(ids(b));
+    expect(new Set(ids(a)).size).toBe(200);
+    expect(ids(a).every((v, i, all) => i === 0 || v > all[i - 1])).toBe(true);
+    ids(a).forEach((v, i) => expect(a.label!(i)).toBe(Math.floor(v / 100)));
+    const perClass = Array.from({ length: 10 }, (_, c) => ids(a).filter((v) => Math.floor(v / 100) === c).length);
+    for (const k of perClass) expect(k).toBeGreaterThan(8); // 20 expected; the first 200 would hold two classes
+    // interleaved by class (as Fashion-MNIST's split is): every 5th image would hold two classes of ten
+    const interleaved = { ...set, label: (i: number) => i % 10 };
+    expect(new Set(Array.from({ length: 200 }, (_, i) => sampleOf(interleaved, 200).label!(i))).size).toBe(10);
+    expect(sampleOf(set, 1000)).toBe(set);
   });
 
   it('recommends the fewest steps within 5% of the best FID, from the rows that sample as `unmask sample` does', () => {
