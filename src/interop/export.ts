@@ -40,6 +40,9 @@ export async function exportReference(nameOrDir: string, out: string): Promise<R
     vq = parseVqganConfig(raw.tokenizer);
     vqParams = loadParams(join(at, TOKENIZER_FILE));
     prior = { config: parsePriorConfig(raw.prior), params: loadParams(samplingWeightsFile(at)) };
+    if (prior.config.classes.length) {
+      throw new InteropError(`${dir} is class-conditional (${prior.config.classes.length} classes), and the reference code has no class labels`, 'export an unconditional prior (trained without --labels)');
+    }
   } else if (raw.kind === VQGAN_KIND) {
     vq = vqganConfigOf(raw, dir);
     // The EMA holds the autoencoder; the discriminator (and its BatchNorm statistics) only the parameters.

@@ -2,7 +2,7 @@
 // the reference's exact key set (so its load_state_dict(strict=True) finds every tensor; checked with
 // PyTorch by reference/check_reference_export.py), the same tensors as the checkpoint they were imported
 // from, and the same model when imported back.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -64,19 +64,19 @@ describe('export --format reference', () => {
   });
 
   it('takes a model trained in unmask to the reference and back: the same samples', async () => {
-    const r = await exportReference(join(MODELS_DIR, 'emoji'), join(dir, 'emoji-ref'));
-    expect(r.files).toEqual(['vqgan_ema_8000.th', 'absorbing_ema_8000.th', 'hparams.json']);
-    // The emoji tokenizer has no log σ head: the file gets one as PyTorch initialises it, from a fixed
+    const r = await exportReference(join(MODELS_DIR, 'fashion'), join(dir, 'fashion-ref'));
+    expect(r.files).toEqual(['vqgan_ema_3000.th', 'absorbing_ema_3000.th', 'hparams.json']);
+    // The fashion tokenizer has no log σ head: the file gets one as PyTorch initialises it, from a fixed
     // seed, so exporting again writes the same bytes.
-    await exportReference(join(MODELS_DIR, 'emoji'), join(dir, 'emoji-ref-again'));
-    for (const f of r.files) expect(readFileSync(join(dir, 'emoji-ref-again', f)).equals(readFileSync(join(dir, 'emoji-ref', f))), f).toBe(true);
-    const head = (await readTorchStateDict(join(dir, 'emoji-ref', 'vqgan_ema_8000.th'))).tensors.get('ae.generator.logsigma.0.weight')!;
+    await exportReference(join(MODELS_DIR, 'fashion'), join(dir, 'fashion-ref-again'));
+    for (const f of r.files) expect(readFileSync(join(dir, 'fashion-ref-again', f)).equals(readFileSync(join(dir, 'fashion-ref', f))), f).toBe(true);
+    const head = (await readTorchStateDict(join(dir, 'fashion-ref', 'vqgan_ema_3000.th'))).tensors.get('ae.generator.logsigma.0.weight')!;
     expect(isZero(head)).toBe(false);
-    await importReference({ vqgan: join(dir, 'emoji-ref', 'vqgan_ema_8000.th'), prior: join(dir, 'emoji-ref', 'absorbing_ema_8000.th'), heads: 8, out: join(dir, 'emoji-back') });
+    await importReference({ vqgan: join(dir, 'fashion-ref', 'vqgan_ema_3000.th'), prior: join(dir, 'fashion-ref', 'absorbing_ema_3000.th'), heads: 8, out: join(dir, 'fashion-back') });
     const opts = { n: 2, steps: 6, seed: 11 };
-    const before = loadModel('emoji');
-    const after = loadModel(join(dir, 'emoji-back'));
-    expect(after.tokenizer.config).toMatchObject({ imageSize: 32, nf: 64, chMult: [1, 2, 2], codebookSize: 256, embDim: 64 });
+    const before = loadModel('fashion');
+    const after = loadModel(join(dir, 'fashion-back'));
+    expect(after.tokenizer.config).toMatchObject({ channels: 1, imageSize: 32, nf: 32, chMult: [1, 2, 2], codebookSize: 128, embDim: 32 });
     const [a, b] = [await generate(before, opts), await generate(after, opts)];
     expect(Array.from(b.tokens)).toEqual(Array.from(a.tokens));
     expect(Math.max(...b.images.data.map((v, i) => Math.abs(v - a.images.data[i])))).toBe(0);
@@ -84,8 +84,11 @@ describe('export --format reference', () => {
   });
 
   it('refuses an existing output directory and the options that belong to unmask exports', async () => {
-    const taken = await cli('export', '--model', 'emoji', '--format', 'reference', '--out', join(dir, 'emoji-ref'));
-    expect(taken.err).toMatch(/^unmask: .*emoji-ref already exists — choose a new --out directory \(export never overwrites\)\n$/);
+    const taken = await cli('export', '--model', 'fashion', '--format', 'reference', '--out', join(dir, 'fashion-ref'));
+    expect(taken.err).toMatch(/^unmask: .*fashion-ref already exists — choose a new --out directory \(export never overwrites\)\n$/);
+    const labelled = await cli('export', '--model', 'fashion-classes', '--format', 'reference', '--out', join(dir, 'y'));
+    expect(labelled.err).toMatch(/^unmask: .*fashion-classes is class-conditional \(10 classes\), and the reference code has no class labels — export an unconditional prior \(trained without --labels\)\n$/);
+    expect(existsSync(join(dir, 'y'))).toBe(false);
     const fp32 = await cli('export', '--model', 'emoji', '--format', 'reference', '--out', join(dir, 'x'), '--fp32');
     expect(fp32.err).toBe('unmask: --fp32 and --report apply to --format unmask — the reference files are float32 and carry no model card\n');
   });
