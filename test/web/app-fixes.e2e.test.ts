@@ -4,7 +4,7 @@
 // a word, large results shown small, uploads fitted without a word, Load… out of the keyboard's reach,
 // focus lost after Run, result buttons without names, small tap targets, Run off screen on a phone, and
 // pinches that paint.
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, CDPSession, Page } from 'playwright-core';
@@ -12,6 +12,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NEWEST, drag, maskedPixels, openApp, pixels, pressToRun, ready, runTask, setValue, settings, tabTo } from '../helpers/app.ts';
 import { type RunningServer, launchChromium, startServe } from '../helpers/serve.ts';
+import { MODELS_DIR } from '../../src/inference/model-dir.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'unmask-e2e-fixes-'));
 const outDir = join(tmp, 'out');
@@ -44,14 +45,19 @@ async function generateOne(p: Page, seed = 3): Promise<void> {
 }
 
 describe('web app fixes (chromium, wasm)', () => {
-  it('starts the Steps slider at 16 and keeps it across a model switch', async () => {
+  it("starts the Steps slider at 16, or at the model's recommended sampling, and keeps it across a model switch", async () => {
     expect([await page.inputValue('#steps'), await page.textContent('#steps-out')]).toEqual(['16', '16']);
+    // the emoji model records the sampling its evaluation recommends; the controls start there
+    const recommended = JSON.parse(readFileSync(join(MODELS_DIR, 'emoji', 'config.json'), 'utf8')).sampling;
+    expect(recommended).toBeDefined();
     await page.selectOption('#model', 'emoji');
     await ready(page);
-    expect(await page.inputValue('#steps')).toBe('16');
+    expect([await page.inputValue('#steps'), await page.inputValue('#schedule'), Number(await page.inputValue('#temp'))]).toEqual([String(recommended.steps), recommended.schedule, recommended.temperature]);
+    // fashion records none: what the user had stays
+    await setValue(page, '#steps', '12');
     await page.selectOption('#model', 'fashion');
     await ready(page);
-    expect(await page.inputValue('#steps')).toBe('16');
+    expect(await page.inputValue('#steps')).toBe('12');
   });
 
   it("marks results of another model and doesn't offer them as inputs", async () => {
