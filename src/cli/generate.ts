@@ -97,9 +97,8 @@ async function runTask(
   const temperature = flags.temp ?? rec?.temperature ?? 0.9;
   const choiceTemperature = flags.choiceTemp ?? rec?.choiceTemperature;
   const schedule = model.prior.causal ? 'autoregressive' : sampler;
-  if (rec && !flags.json && (flags.steps === undefined || flags.schedule === undefined || flags.temp === undefined)) {
-    process.stderr.write(`sampling: ${sampler} order, ${steps} steps, temperature ${temperature} (unset flags take the model's recommended settings: ${rec.schedule}, ${rec.steps} steps, temperature ${rec.temperature})\n`);
-  }
+  const followed = !!rec && (flags.steps === undefined || flags.schedule === undefined || flags.temp === undefined);
+
   checkBudget(flags, model, [h, w], steps, job?.name ?? `${flags.n} image(s)`, job?.stride);
   if (!flags.json) for (const f of inputs) process.stderr.write(`${f.how}\n`);
   const frames: Int32Array[] = [];
@@ -137,7 +136,7 @@ async function runTask(
   const fitted = inputs.map((f) => ({ file: f.file, width: f.source.width, height: f.source.height, fitted: f.how }));
   const summary = { out: flags.out, n: flags.n, steps, schedule, temperature, ...(flags.class ? { class: flags.class, guidance: flags.guidance ?? 0 } : {}), seed: flags.seed, precision: flags.precision, seconds, seconds_per_image: seconds / flags.n, inputs: fitted };
   if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else process.stderr.write(`wrote ${flags.out}: ${flags.n} image(s), ${steps} steps (${schedule}), ${seconds.toFixed(2)} s (${(seconds / flags.n).toFixed(3)} s per image)\n`);
+  else process.stderr.write(`wrote ${flags.out}: ${flags.n} image(s), ${steps} steps (${schedule}${followed ? ", the model's recommended sampling for unset flags" : ''}), ${seconds.toFixed(2)} s (${(seconds / flags.n).toFixed(3)} s per image)\n`);
 }
 
 /** Inputs and mask, then the results, on one row; results alone eight to a row. */
