@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { exportReference } from '../interop/export.ts';
 import type { EvalReport } from '../eval/evaluate.ts';
-import { cardEvaluation, recommendedSampling } from '../eval/report/report.ts';
+import { LEVEL_FID, cardEvaluation, recommendedSampling } from '../eval/report/report.ts';
 import type { SamplingDefaults } from '../models/prior-config.ts';
 import { checkExportFolder, checkOutputFolder } from '../engine/outputs.ts';
 import { exportModel } from '../training/export.ts';
@@ -23,7 +23,7 @@ function fromReport(dir: string, run: string, out: string): { section: string; s
   }
   const where = relative(out, dir).split('\\').join('/');
   const sampling = recommendedSampling(report as EvalReport, dir);
-  const recommends = sampling ? `\nDefault sampling (\`unmask sample\` and the web app, unless told otherwise): ${sampling.schedule} order, ${sampling.steps} steps, temperature ${sampling.temperature}${sampling.choiceTemperature !== undefined ? `, choice temperature ${sampling.choiceTemperature}` : ''}: the fewest steps within 5% of the best FID of this evaluation.\n` : '';
+  const recommends = sampling ? `\nDefault sampling (\`unmask sample\` and the web app, unless told otherwise): ${sampling.schedule} order, ${sampling.steps} steps, temperature ${sampling.temperature}${sampling.choiceTemperature !== undefined ? `, choice temperature ${sampling.choiceTemperature}` : ''}: the fewest steps within ${100 * LEVEL_FID}% of the best FID of this evaluation.\n` : '';
   return { section: cardEvaluation(report as EvalReport, where) + recommends, sampling };
 }
 

@@ -3,7 +3,8 @@
 // them. Tasks only decide which tokens are given; no task has its own sampling loop.
 import type { Rng } from '../engine/rng.ts';
 
-export type SamplerName = 'random' | 'confidence' | 'halton' | 'remask';
+export const SAMPLER_NAMES = ['random', 'confidence', 'halton', 'remask'] as const;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
 
 /** One token grid being sampled (one batch row). */
 export interface RowState {

@@ -13,7 +13,8 @@ import { CHOICE_TEMPERATURE, SAMPLERS, type SamplerName } from '../diffusion/sam
 import type { Precision } from '../engine/quantize.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import type { UnmaskModel } from '../inference/model.ts';
-import { NO_CLASS, generate } from '../inference/tasks.ts';
+import { generate } from '../inference/tasks.ts';
+import { NO_CLASS } from '../models/prior-config.ts';
 import { EvalError, type FeatureExtractor, type Features, concatFeatures } from './features.ts';
 import { fid } from './fid.ts';
 import { loadFeatureNet } from './feature-net.ts';
@@ -41,10 +42,10 @@ export interface BaselineSampler {
 }
 
 /** The autoregressive twin in `model` (a run of `unmask train prior --causal`) as the baseline row. */
-/** A row's classes: the labels given, else (class-conditional models) the null label, so unguided rows stay unconditional. */
+/** A row's classes for a class-conditional model: the labels given, else the null label, so unguided rows stay unconditional. */
 function classOf(model: UnmaskModel, labels?: Int32Array): { labels: Int32Array } | { label: string } | Record<string, never> {
-  if (labels) return { labels };
-  return model.classes.length ? { label: NO_CLASS } : {};
+  if (!model.classes.length) return {};
+  return labels ? { labels } : { label: NO_CLASS };
 }
 
 export function autoregressiveBaseline(model: UnmaskModel): BaselineSampler {
@@ -55,7 +56,7 @@ export function autoregressiveBaseline(model: UnmaskModel): BaselineSampler {
     source: model.dir,
     parameters: model.priorParams.count(),
     steps: tokens,
-    generate: async (n, seed, temperature, labels, guidance) => (await generate(model, { n, steps: tokens, temperature, seed, ...classOf(model, model.classes.length ? labels : undefined), guidance })).images,
+    generate: async (n, seed, temperature, labels, guidance) => (await generate(model, { n, steps: tokens, temperature, seed, ...classOf(model, labels), guidance })).images,
     bitsPerToken: (latents) => validationNll(model.prior, model.priorParams, latents),
   };
 }

@@ -7,6 +7,7 @@ import type { SamplerName } from '../diffusion/samplers.ts';
 import { WindowDenoiser } from '../diffusion/windows.ts';
 import { Rng } from '../engine/rng.ts';
 import type { Precision } from '../engine/quantize.ts';
+import { ANY_CLASS, NO_CLASS } from '../models/prior-config.ts';
 import { sampleAutoregressive } from './autoregressive.ts';
 import type { UnmaskModel } from './model.ts';
 import { UnmaskError } from '../errors.ts';
@@ -58,10 +59,6 @@ export interface Box {
   h: number;
 }
 
-/** `label` values that are not class names: draw each result's class as the training data has them, or the null label. */
-export const ANY_CLASS = 'any';
-export const NO_CLASS = 'none';
-
 /**
  * The labels and guidance a task's options ask for (undefined: no label at all). Without a label, a
  * class-conditional prior generating from scratch draws each result's class from its training data's
@@ -79,15 +76,11 @@ export function taskCondition(model: UnmaskModel, o: TaskOptions, n: number, unl
     return { labels: o.labels, guidance };
   }
   const label = o.label?.trim().toLowerCase() ?? (classes ? unlabelled : undefined);
-  if (label === undefined || label === NO_CLASS) {
-    if (guidance !== 0) throw new TaskError('guidance steers towards a class, and no class was given', 'give a class too (--class NAME)');
-    if (label === NO_CLASS && !classes) throw new TaskError(`${model.dir} is unconditional: it has no classes`, 'sample without a class');
-    return label === undefined ? undefined : { labels: new Int32Array(n).fill(classes), guidance: 0 };
-  }
-  if (label === ANY_CLASS) {
-    if (!classes) throw new TaskError(`${model.dir} is unconditional: it has no classes`, 'sample without a class');
-    return { labels: drawClasses(model.prior.classFrequencies, classes, n, o.seed ?? 0), guidance };
-  }
+  if ((label === undefined || label === NO_CLASS) && guidance !== 0) throw new TaskError('guidance steers towards a class, and no class was given', 'give a class too (--class NAME)');
+  if (label === undefined) return undefined;
+  if (!classes) throw new TaskError(`${model.dir} is unconditional: it has no classes`, 'sample without a class');
+  if (label === NO_CLASS) return { labels: new Int32Array(n).fill(classes), guidance: 0 };
+  if (label === ANY_CLASS) return { labels: drawClasses(model.prior.classFrequencies, classes, n, o.seed ?? 0), guidance };
   return { labels: new Int32Array(n).fill(model.classIndex(o.label!)), guidance };
 }
 

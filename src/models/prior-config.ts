@@ -3,7 +3,12 @@ import { z } from 'zod';
 import { parseConfig } from './parse-config.ts';
 import type { Graph } from '../engine/graph.ts';
 import { dropoutSites } from '../nn/dropout.ts';
+import { SAMPLER_NAMES } from '../diffusion/samplers.ts';
 import type { TransformerConfig, TransformerInputs } from './transformer.ts';
+
+/** `--class` values that are not class names: each result's class drawn as the training data has them, or the null label. */
+export const ANY_CLASS = 'any';
+export const NO_CLASS = 'none';
 
 export const PriorConfigSchema = z
   .object({
@@ -47,7 +52,7 @@ export const PriorConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.dim % c.heads !== 0) ctx.addIssue({ code: 'custom', path: ['heads'], message: `dim ${c.dim} must be divisible by heads` });
     if (new Set(c.classes.map((name) => name.toLowerCase())).size !== c.classes.length) ctx.addIssue({ code: 'custom', path: ['classes'], message: 'class names must differ (ignoring case)' });
-    for (const reserved of ['any', 'none']) if (c.classes.some((name) => name.toLowerCase() === reserved)) ctx.addIssue({ code: 'custom', path: ['classes'], message: `'${reserved}' is reserved (--class ${reserved}), not a class name` });
+    for (const reserved of [ANY_CLASS, NO_CLASS]) if (c.classes.some((name) => name.toLowerCase() === reserved)) ctx.addIssue({ code: 'custom', path: ['classes'], message: `'${reserved}' is reserved (--class ${reserved}), not a class name` });
     if (c.classFrequencies.length && c.classFrequencies.length !== c.classes.length) ctx.addIssue({ code: 'custom', path: ['classFrequencies'], message: `one frequency per class (${c.classes.length}), got ${c.classFrequencies.length}` });
   });
 
@@ -59,7 +64,7 @@ export type PriorConfig = z.output<typeof PriorConfigSchema>;
  */
 export const SamplingDefaultsSchema = z
   .object({
-    schedule: z.enum(['random', 'confidence', 'halton', 'remask']),
+    schedule: z.enum(SAMPLER_NAMES),
     steps: z.number().int().min(1),
     temperature: z.number().positive(),
     choiceTemperature: z.number().min(0).optional(),

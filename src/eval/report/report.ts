@@ -57,7 +57,7 @@ function summary(r: EvalReport): string[] {
 }
 
 /** FID within this share of the best counts as level with it when choosing a model's default steps. */
-const LEVEL_FID = 0.05;
+export const LEVEL_FID = 0.05;
 
 /**
  * The sampling settings a model exported with this report recommends: among the absorbing rows that
