@@ -17,6 +17,7 @@ import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
 import { concatLatents, encodeDataset, tokenizerHash } from './latents.ts';
 import { RunError, checkFiniteStep } from './run-vqgan.ts';
 import { checkMemory } from '../engine/limits.ts';
+import { type Provenance, provenance, provenanceCard } from './provenance.ts';
 import { AutoregressiveTrainer } from './train-autoregressive.ts';
 import { type PriorStepInfo, PriorTrainer, type PriorTrainState, initPriorState, loadPriorCheckpoint, savePriorCheckpoint } from './train-prior.ts';
 
@@ -70,15 +71,27 @@ interface Opened {
   seconds: number;
   /** CPU time of the training process (all its threads) in the same spans, the compute on a shared machine. */
   cpuSeconds: number;
+  provenance: Provenance;
 }
 
 function open(o: PriorRunOptions): Opened {
   if (findCheckpoint(o.out)) {
     if (!o.resume) throw new RunError(`${o.out} already holds a training run`, 'pass --resume to continue it, or choose another --out');
     const r = loadPriorCheckpoint(o.out);
-    const extra = r.extra as { history?: PriorEval[]; seconds?: number; cpuSeconds?: number };
+    const extra = r.extra;
     const config = withScheduleOverrides(r.prior, o.overrides ?? {});
-    return { config, tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams, `${o.out} (tokenizer)`), tokenizerConfig: r.tokenizer, tokenizerParams: r.tokenizerParams, state: r.state, resumed: true, history: extra.history ?? [], seconds: extra.seconds ?? 0, cpuSeconds: extra.cpuSeconds ?? 0 };
+    return {
+      config,
+      tokenizer: Tokenizer.fromParams(r.tokenizer, r.tokenizerParams, `${o.out} (tokenizer)`),
+      tokenizerConfig: r.tokenizer,
+      tokenizerParams: r.tokenizerParams,
+      state: r.state,
+      resumed: true,
+      history: extra.history ?? [],
+      seconds: extra.seconds ?? 0,
+      cpuSeconds: extra.cpuSeconds ?? 0,
+      provenance: provenance(o, extra),
+    };
   }
   if (!o.vqgan) throw new RunError('a new prior needs a tokenizer', 'pass --vqgan: a run of unmask train vqgan, or a model (embedded name or directory) whose tokenizer to reuse');
   const vq = loadTokenizerWeights(o.vqgan);
@@ -96,6 +109,7 @@ function open(o: PriorRunOptions): Opened {
     history: [],
     seconds: 0,
     cpuSeconds: 0,
+    provenance: provenance(o),
   };
 }
 
@@ -196,7 +210,7 @@ async function checkpoint(o: PriorRunOptions, run: Opened, val: LatentSet): Prom
   const samples = await generate(model, { n: 16, steps: Math.min(o.sampleSteps, run.config.latent ** 2), temperature: 0.9, seed: 0 });
   await model.releasePrior();
   const grid = imageGrid([samples.images], { cols: 8 });
-  savePriorCheckpoint(o.out, run.config, run.tokenizerConfig, run.tokenizerParams, s, { history: run.history, seconds: run.seconds, cpuSeconds: run.cpuSeconds }, {
+  savePriorCheckpoint(o.out, run.config, run.tokenizerConfig, run.tokenizerParams, s, { history: run.history, seconds: run.seconds, cpuSeconds: run.cpuSeconds, ...run.provenance }, {
     'model-card.md': priorCard(o, run),
     'samples.png': await encodePng(grid),
   });
@@ -212,6 +226,7 @@ function priorCard(o: PriorRunOptions, run: Opened): string {
     (c.flip ? ', left–right mirrored copies of the training images' : '');
   const schedule = c.lrDecaySteps ? `, cosine decay to ${c.lr / 10} at step ${c.lrDecaySteps}` : '';
   const classes = c.classes.length ? `\n- Classes (${c.classes.length}, label token; null label for ${Math.round(100 * c.labelDropout)}% of training grids, for classifier-free guidance): ${c.classes.join(', ')}.` : '';
+  const made = provenanceCard(run.provenance);
   const validation = c.causal
     ? `Validation NLL (EMA weights; exact, ${o.valLatents} validation grids; bits per token — the absorbing prior's ELBO bounds the same quantity from above):
 
@@ -223,8 +238,8 @@ function priorCard(o: PriorRunOptions, run: Opened): string {
 
 - Data: ${o.train.name} (${o.train.count} training images). ${o.dataCredit}
 - Tokenizer: ${vq.imageSize}×${vq.imageSize}×${vq.channels} images ↔ ${c.latent}×${c.latent} codes, codebook ${c.codebookSize}.
-- Prior: ${c.layers} layers, width ${c.dim}, ${c.heads} heads, ${run.state.params.count()} parameters; ${objective}; Adam lr ${c.lr} with ${c.warmup} warm-up steps${schedule}, batch ${c.batch}, EMA ${c.emaDecay}${c.gradClip ? `, gradient clip ${c.gradClip}` : ''}. Seed ${o.seed}.${classes}
-- Command: \`${o.command}\`
+- Prior: ${c.layers} layers, width ${c.dim}, ${c.heads} heads, ${run.state.params.count()} parameters; ${objective}; Adam lr ${c.lr} with ${c.warmup} warm-up steps${schedule}, batch ${c.batch}, EMA ${c.emaDecay}${c.gradClip ? `, gradient clip ${c.gradClip}` : ''}. ${made.seed}${classes}
+${made.commands}
 - Steps: ${run.state.step}; training time ${(run.seconds / 60).toFixed(1)} min on this machine (${(run.cpuSeconds / 60).toFixed(1)} CPU-minutes).
 
 ${validation}

@@ -8,6 +8,7 @@ import { checkPerceptualNet, describeFit, perceptualNet } from '../models/percep
 import { type VqganConfig, latentSize, parseVqganConfig } from '../models/vqgan-config.ts';
 import { perplexity, initVqganState, loadVqganCheckpoint, saveVqganCheckpoint, type VqganEval, type VqganStepInfo, VqganTrainer, type VqganTrainState } from './train-vqgan.ts';
 import { psnr } from '../inference/tokenizer.ts';
+import { provenance, provenanceCard } from './provenance.ts';
 import { UnmaskError } from '../errors.ts';
 import { checkMemory } from '../engine/limits.ts';
 
@@ -71,11 +72,12 @@ function open(o: VqganRunOptions): { config: VqganConfig; state: VqganTrainState
       throw new RunError(`${resumed.perceptual} has changed since the run started (sha256 ${state.perceptualSha256.slice(0, 12)}…, now ${sha.slice(0, 12)}…)`, 'restore the file or start a new run');
     }
     state.perceptualSha256 ??= sha;
+    state.provenance = provenance(o, state.provenance);
     return { config: resumed, state, resumed: true };
   }
   checkData(o, o.config);
   const sha = checkPerceptual(o.config);
-  return { config: o.config, state: { ...initVqganState(o.config, o.seed), perceptualSha256: sha }, resumed: false };
+  return { config: o.config, state: { ...initVqganState(o.config, o.seed), perceptualSha256: sha, provenance: provenance(o) }, resumed: false };
 }
 
 /** An ONNX feature network must exist and fit the images before any graph is built; returns its sha256. */
@@ -169,6 +171,7 @@ function perceptualLine(c: VqganConfig): string {
 }
 
 function vqganCard(o: VqganRunOptions, c: VqganConfig, s: VqganTrainState): string {
+  const made = provenanceCard(s.provenance);
   const last = s.history[s.history.length - 1];
   const rows = s.history.map((h) => `| ${h.step} | ${h.psnr.toFixed(2)} | ${(100 * h.codesUsed).toFixed(1)}% | ${h.perplexity.toFixed(1)} |`);
   return `# VQGAN tokenizer
@@ -178,8 +181,8 @@ function vqganCard(o: VqganRunOptions, c: VqganConfig, s: VqganTrainState): stri
 - Parameters: ${s.params.count()} (including the discriminator).
 - Perceptual term: ${perceptualLine(c)}.
 - DiffAugment: ${c.diffAugment.trim() ? `${c.diffAugment} (Zhao et al. 2020) on real and fake images before the discriminator, independently drawn; its [-1, 1] constants applied to 2x − 1` : 'none'}.
-- Training: Adam, lr ${c.lr}, batch ${c.batch}, EMA ${c.emaDecay}, dead-code re-initialisation every ${c.deadCodeSteps} steps (${s.reinitialised} codes re-initialised so far). Seed ${o.seed}.
-- Command: \`${o.command}\`
+- Training: Adam, lr ${c.lr}, batch ${c.batch}, EMA ${c.emaDecay}, dead-code re-initialisation every ${c.deadCodeSteps} steps (${s.reinitialised} codes re-initialised so far). ${made.seed}
+${made.commands}
 - Steps: ${s.step}; training time ${(s.seconds / 60).toFixed(1)} min on this machine.
 ${last ? `- Validation (EMA weights, step ${last.step}): PSNR ${last.psnr.toFixed(2)} dB, ${(100 * last.codesUsed).toFixed(1)}% of codes used, perplexity ${last.perplexity.toFixed(1)}.` : ''}
 

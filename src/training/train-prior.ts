@@ -21,6 +21,7 @@ import { UnmaskError } from '../errors.ts';
 import { ModelError, PRIOR_KIND, TOKENIZER_FILE, checkKind } from '../inference/model-format.ts';
 import { checkWeights, priorShapes } from '../inference/weights-check.ts';
 import { z } from 'zod';
+import { provenanceFields } from './provenance.ts';
 import { parseExtra } from './train-vqgan.ts';
 
 /** A training batch's labels: the grids' own, each replaced by the null label C with probability labelDropout. */
@@ -163,11 +164,13 @@ const PriorExtra = (times: number) =>
       counts: z.array(z.number().int().min(0)).length(times).optional(),
       history: z.array(z.object({ step: z.number().int().min(0), elbo: z.number() })).optional(),
       seconds: z.number().min(0).optional(),
+      cpuSeconds: z.number().min(0).optional(),
+      ...provenanceFields,
     })
     .loose();
 
 /** Reads a prior checkpoint to resume training. */
-export function loadPriorCheckpoint(dir: string): { prior: PriorConfig; tokenizer: VqganConfig; tokenizerParams: ParamStore; state: PriorTrainState; extra: object } {
+export function loadPriorCheckpoint(dir: string): { prior: PriorConfig; tokenizer: VqganConfig; tokenizerParams: ParamStore; state: PriorTrainState; extra: z.output<ReturnType<typeof PriorExtra>> } {
   const ck = loadCheckpoint(dir);
   const raw = checkKind(ck.config, PRIOR_KIND, dir);
   const prior = parsePriorConfig(raw.prior);

@@ -16,6 +16,7 @@ import { VQGAN_KIND, checkKind } from '../inference/model-format.ts';
 import { Tokenizer } from '../inference/tokenizer.ts';
 import { checkWeights, tokenizerShapes } from '../inference/weights-check.ts';
 import { z } from 'zod';
+import { type Provenance, provenanceFields } from './provenance.ts';
 
 export interface VqganTrainState {
   step: number;
@@ -34,6 +35,8 @@ export interface VqganTrainState {
   history: VqganEval[];
   /** SHA-256 of the ONNX perceptual network the run trains with, so a resume can tell if the file changed. */
   perceptualSha256?: string;
+  /** The run's seed and commands, for its model card. */
+  provenance: Provenance;
 }
 
 export interface VqganEval {
@@ -78,6 +81,7 @@ export function initVqganState(c: VqganConfig, seed: number): VqganTrainState {
     reinitialised: 0,
     seconds: 0,
     history: [],
+    provenance: { seed, commands: [] },
   };
 }
 
@@ -91,7 +95,7 @@ export function saveVqganCheckpoint(dir: string, c: VqganConfig, s: VqganTrainSt
     state: {
       step: s.step,
       rng: s.rng.state(),
-      extra: { lastUsed: Array.from(s.lastUsed), reinitialised: s.reinitialised, seconds: s.seconds, history: s.history, perceptualSha256: s.perceptualSha256 },
+      extra: { lastUsed: Array.from(s.lastUsed), reinitialised: s.reinitialised, seconds: s.seconds, history: s.history, perceptualSha256: s.perceptualSha256, ...s.provenance },
     },
     files,
   });
@@ -106,6 +110,7 @@ const VqganExtra = (codes: number) =>
       seconds: z.number().min(0).optional(),
       history: z.array(z.object({ step: z.number().int().min(0), psnr: z.number(), codesUsed: z.number(), perplexity: z.number() })).optional(),
       perceptualSha256: z.string().optional(),
+      ...provenanceFields,
     })
     .loose();
 
@@ -142,6 +147,7 @@ export function loadVqganCheckpoint(dir: string): { config: VqganConfig; state: 
       seconds: extra.seconds ?? 0,
       history: extra.history ?? [],
       perceptualSha256: extra.perceptualSha256,
+      provenance: { seed: extra.seed ?? null, commands: extra.commands ?? [] },
     },
   };
 }

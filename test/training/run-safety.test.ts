@@ -92,6 +92,41 @@ describe('resuming', () => {
     expect((after.config as { prior: { lr: number } }).prior.lr).toBe(0.002);
   });
 
+  it('keeps the seed and the commands that trained a run in its model card across resumes', async () => {
+    const vq = join(root, 'vq-for-card');
+    writeVqganRun(vq);
+    const out = join(root, 'prior-card');
+    const prior = (command: string, steps: number, resume: boolean) =>
+      runPriorTraining({
+        ...base, out, vqgan: vq, command, resume, steps, seed: resume ? 0 : 7, config: { dim: 32, layers: 1, heads: 2, batch: 4, warmup: 0 },
+        train: blobs(16), val: blobs(4), checkpointEvery: 1, valLatents: 4, elboTimes: 2, sampleSteps: 2, cacheDir: join(root, 'cache'),
+      });
+    const card = () => readFileSync(join(out, 'model-card.md'), 'utf8');
+    await prior('unmask train prior --seed 7 --steps 1', 1, false);
+    expect(card()).toMatch(/\. Seed 7\.\n- Command: `unmask train prior --seed 7 --steps 1`\n/);
+    await prior('unmask train prior --resume --steps 2', 2, true);
+    await prior('unmask train prior --resume --steps 2', 2, true); // the same resume again is one line, not two
+    await prior('unmask train prior --resume --steps 3', 3, true);
+    expect(card()).toContain(
+      '. Seed 7.\n- Commands (the first started the run, each later one resumed it):\n  1. `unmask train prior --seed 7 --steps 1`\n  2. `unmask train prior --resume --steps 2`\n  3. `unmask train prior --resume --steps 3`\n',
+    );
+
+    // A VQGAN run likewise; a run saved before this record says so instead of naming the resume's defaults.
+    const vqOut = join(root, 'vq-card');
+    const vqgan = (command: string, steps: number, resume: boolean) =>
+      runVqganTraining({ ...base, out: vqOut, command, resume, steps, seed: resume ? 0 : 5, config: { ...TINY_VQ, batch: 2 }, train: blobs(8), val: blobs(4), checkpointEvery: 1 });
+    await vqgan('unmask train vqgan --seed 5', 1, false);
+    await vqgan('unmask train vqgan --resume --steps 2', 2, true);
+    expect(readFileSync(join(vqOut, 'model-card.md'), 'utf8')).toMatch(/\. Seed 5\.\n- Commands \(.*\):\n  1\. `unmask train vqgan --seed 5`\n  2\. `unmask train vqgan --resume --steps 2`\n/);
+    const old = join(root, 'prior-old');
+    writePriorRun(old);
+    await runPriorTraining({
+      ...base, out: old, command: 'unmask train prior --resume --steps 1', resume: true, steps: 1, config: {},
+      train: blobs(16), val: blobs(4), checkpointEvery: 1, valLatents: 4, elboTimes: 2, sampleSteps: 2, cacheDir: join(root, 'cache'),
+    });
+    expect(readFileSync(join(old, 'model-card.md'), 'utf8')).toContain('Seed not recorded (the run was started by an earlier version of unmask).\n- Command that started the run: not recorded; resumed with `unmask train prior --resume --steps 1`\n');
+  });
+
   it('checks a VQGAN run\'s state.json extra before resuming', async () => {
     const vq = join(root, 'vq-bad-extra');
     writeVqganRun(vq);
