@@ -97,6 +97,7 @@ export function registerTrain(program: Command): void {
     .option('--vqgan <run>', 'the tokenizer: a run of unmask train vqgan, or a model (embedded name or directory) whose tokenizer to reuse (not needed with --resume)')
     .requiredOption('--data <name|dir>', 'the images the tokenizer was trained on: fashion, emoji, emoji64, or a folder')
     .requiredOption('--out <run>', 'run directory (checkpoints holding a complete model, samples.png, model card)')
+    .option('--init <model>', 'fine-tune: start from this model\'s prior (embedded name, model directory or run) and its recipe, keeping its architecture, classes and tokenizer; a fresh optimizer and step count')
     .option('--preset <name>', `prior size preset (${Object.keys(PRIOR_PRESETS).join(', ')})`, 'small')
     .option('--layers <n>', 'transformer layers', int('--layers', 1))
     .option('--dim <d>', 'width', int('--dim', 8))
@@ -123,9 +124,11 @@ export function registerTrain(program: Command): void {
       if (!preset) throw new UnmaskError(`unknown prior preset '${o.preset}'`, `use one of ${Object.keys(PRIOR_PRESETS).join(', ')}`);
       checkRunFolder(o.out, '--out', !!o.resume);
       // A resumed run keeps its tokenizer, seed and architecture; explicit settings are checked against it.
-      if (o.resume) refuseOnResume(cmd, ['vqgan', 'preset', 'seed']);
+      if (o.resume) refuseOnResume(cmd, ['vqgan', 'preset', 'seed', 'init']);
+      if (o.init && cmd.getOptionValueSource('preset') === 'cli') throw new UnmaskError('--preset and --init both set the prior\'s size', 'drop --preset: a fine-tuned prior keeps the size of the model it starts from');
       // A folder of images is read at the tokenizer's size and channels (a run's own, when resuming).
-      const tokenizer = o.resume || o.vqgan ? loadTokenizer(o.resume ? o.out : o.vqgan).config : undefined;
+      const tokenizerSource: string | undefined = o.resume ? o.out : (o.vqgan ?? o.init);
+      const tokenizer = tokenizerSource ? loadTokenizer(tokenizerSource).config : undefined;
       const data = await loadImageData(o.data as DataName, tokenizer && { size: tokenizer.imageSize, channels: tokenizer.channels as 1 | 3 });
       const explicit = {
         ...(o.layers ? { layers: o.layers } : {}),
@@ -154,6 +157,7 @@ export function registerTrain(program: Command): void {
         await runPriorTraining({
           out: o.out,
           vqgan: o.vqgan,
+          init: o.init,
           config,
           overrides: explicit,
           train: data.train,

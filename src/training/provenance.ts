@@ -8,25 +8,34 @@ export interface Provenance {
   seed: number | null;
   /** The commands that trained the run, in order; the first started it unless `seed` is null. */
   commands: string[];
+  /** The model whose weights the run started from (`--init`, fine-tuning), if any. */
+  init?: string;
 }
 
 /** The fields a checkpoint's state.json `extra` keeps (absent in runs saved before this record). */
 export const provenanceFields = {
   seed: z.number().int().min(0).nullable().optional(),
   commands: z.array(z.string()).optional(),
+  init: z.string().optional(),
 };
 
 /** The provenance after this process: a new run's own, or a resumed run's with this command appended. */
-export function provenance(o: { seed: number; command: string }, saved?: { seed?: number | null; commands?: string[] }): Provenance {
-  if (!saved) return { seed: o.seed, commands: [o.command] };
+export function provenance(o: { seed: number; command: string; init?: string }, saved?: { seed?: number | null; commands?: string[]; init?: string }): Provenance {
+  if (!saved) return { seed: o.seed, commands: [o.command], ...(o.init ? { init: o.init } : {}) };
   const before = saved.commands ?? [];
   // Resuming again with the same command (after a stop or a crash) is one line of the card, not many.
   const commands = before.at(-1) === o.command ? before : [...before, o.command];
-  return { seed: saved.seed ?? null, commands };
+  return { seed: saved.seed ?? null, commands, ...(saved.init ? { init: saved.init } : {}) };
 }
 
-/** The card's seed sentence and command line(s). */
+/** The card's seed sentence and command line(s); a fine-tuned run's first line names the weights it started from. */
 export function provenanceCard(p: Provenance): { seed: string; commands: string } {
+  const made = commandLines(p);
+  if (!p.init) return made;
+  return { ...made, commands: `- Started from the prior weights of ${p.init} (fine-tuning: a fresh optimizer, schedule and step count; that model's card says how it was trained).\n${made.commands}` };
+}
+
+function commandLines(p: Provenance): { seed: string; commands: string } {
   if (p.seed === null) {
     return {
       seed: 'Seed not recorded (the run was started by an earlier version of unmask).',

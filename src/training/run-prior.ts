@@ -1,16 +1,19 @@
 // A whole prior training run: the dataset encoded once by the tokenizer, then steps with progress,
 // validation ELBO and sample grids at each checkpoint, atomic checkpoints that hold a complete model.
+import { readFileSync } from 'node:fs';
 import { type ImageSet, mirroredSet } from '../data/image-set.ts';
 import type { LatentSet } from '../data/latent-set.ts';
 import { imageGrid } from '../data/images.ts';
 import { encodePng } from '../data/png.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
-import { findCheckpoint } from '../engine/checkpoint.ts';
+import { findCheckpoint, loadCheckpoint, loadParams } from '../engine/checkpoint.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import { UnmaskModel } from '../inference/model.ts';
 import { generate } from '../inference/tasks.ts';
-import { loadTokenizerWeights } from '../inference/model-dir.ts';
+import { loadTokenizerWeights, modelFilePaths } from '../inference/model-dir.ts';
+import { parseModelConfig } from '../inference/model-format.ts';
+import { checkWeights, priorShapes } from '../inference/weights-check.ts';
 import { Tokenizer } from '../inference/tokenizer.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
 import { type VqganConfig, latentSize } from '../models/vqgan-config.ts';
@@ -31,6 +34,12 @@ export interface PriorRunOptions {
   out: string;
   /** The tokenizer's run directory (for a new run; a resumed run carries its own copy). */
   vqgan?: string;
+  /**
+   * A model (embedded name, model directory or prior run) whose prior a new run starts from: fine-tuning.
+   * The run takes that prior's architecture and sampling weights (fresh optimizer, schedule and step
+   * count) and must use the same tokenizer, which it defaults to.
+   */
+  init?: string;
   /** Prior settings other than codebookSize and latent (which come from the tokenizer). */
   config: Partial<PriorConfig>;
   /**
@@ -93,24 +102,74 @@ function open(o: PriorRunOptions): Opened {
       provenance: provenance(o, extra),
     };
   }
-  if (!o.vqgan) throw new RunError('a new prior needs a tokenizer', 'pass --vqgan: a run of unmask train vqgan, or a model (embedded name or directory) whose tokenizer to reuse');
-  const vq = loadTokenizerWeights(o.vqgan);
-  if (o.config.classes?.length && o.config.classes.join('\n') !== o.train.classes?.join('\n')) {
-    throw new RunError(`a class-conditional prior trains on the data's own labels, and ${o.train.name} ${o.train.classes ? `has the classes ${o.train.classes.join(', ')}` : 'has none'}`, 'train with --labels on fashion or emoji');
+  const tokenizerSource = o.vqgan ?? o.init;
+  if (!tokenizerSource) throw new RunError('a new prior needs a tokenizer', 'pass --vqgan: a run of unmask train vqgan, or a model (embedded name or directory) whose tokenizer to reuse');
+  const vq = loadTokenizerWeights(tokenizerSource);
+  const start = o.init === undefined ? null : loadInitPrior(o.init);
+  const settings = start ? initSettings(start, o.overrides ?? {}) : o.config;
+  const config = parsePriorConfig({ ...settings, codebookSize: vq.config.codebookSize, latent: latentSize(vq.config) });
+  if (config.classes.length && config.classes.join('\n') !== o.train.classes?.join('\n')) {
+    const fix = start ? `fine-tune ${start.dir} on the data it was trained on` : 'train with --labels on fashion or emoji';
+    throw new RunError(`a class-conditional prior trains on the data's own labels, and ${o.train.name} ${o.train.classes ? `has the classes ${o.train.classes.join(', ')}` : 'has none'}`, fix);
   }
-  const config = parsePriorConfig({ ...o.config, codebookSize: vq.config.codebookSize, latent: latentSize(vq.config) });
+  const state = initPriorState(config, o.seed);
+  if (start) {
+    if (tokenizerHash(vq.config, vq.params) !== tokenizerHash(start.tokenizer.config, start.tokenizer.params)) {
+      throw new RunError(`--vqgan ${o.vqgan} is not the tokenizer ${start.dir} was trained with, so its prior would read other codes`, `drop --vqgan (the run then uses ${start.dir}'s own tokenizer)`);
+    }
+    // Fine-tuning starts from the model's sampling weights; the optimizer's moments start at zero.
+    for (const name of state.params.names()) state.params.get(name).data.set(start.weights.get(name).data);
+    state.ema = state.params.clone();
+  }
   return {
     config,
     tokenizer: Tokenizer.fromParams(vq.config, vq.params),
     tokenizerConfig: vq.config,
     tokenizerParams: vq.params,
-    state: initPriorState(config, o.seed),
+    state,
     resumed: false,
     history: [],
     seconds: 0,
     cpuSeconds: 0,
-    provenance: provenance(o),
+    provenance: provenance({ ...o, init: start ? `${start.dir} (its step ${start.step})` : undefined }),
   };
+}
+
+interface InitPrior {
+  dir: string;
+  step: number;
+  config: PriorConfig;
+  weights: ParamStore;
+  tokenizer: { config: VqganConfig; params: ParamStore };
+}
+
+/** A model's prior to fine-tune: its config, sampling weights (a run's EMA) and tokenizer, checked against each other. */
+function loadInitPrior(nameOrDir: string): InitPrior {
+  const paths = modelFilePaths(nameOrDir);
+  const config = parsePriorConfig(parseModelConfig(readFileSync(paths.config, 'utf8'), paths.dir).prior);
+  const weights = loadParams(paths.weights);
+  checkWeights(weights, priorShapes(config), `${paths.dir} (prior weights)`);
+  const step = loadCheckpoint(paths.dir).state.step;
+  return { dir: paths.dir, step, config, weights, tokenizer: loadTokenizerWeights(paths.dir) };
+}
+
+/** What a fine-tuned prior must keep of the model it starts from; a flag that would change it is refused. */
+const ARCHITECTURE_KEYS = ['dim', 'layers', 'heads', 'causal', 'classes'] as const;
+
+/**
+ * A fine-tuning run's settings: the model's own recipe (objective, optimizer, EMA, label dropout …) with
+ * the flags given on top; the learning rate is constant after warm-up unless a cosine decay is asked for
+ * (the model's decay was over its own steps).
+ */
+function initSettings(start: InitPrior, overrides: Partial<PriorConfig>): Partial<PriorConfig> {
+  for (const k of ARCHITECTURE_KEYS) {
+    const v = overrides[k];
+    if (v !== undefined && JSON.stringify(v) !== JSON.stringify(start.config[k])) {
+      throw new RunError(`cannot change ${k} to ${JSON.stringify(v)} when fine-tuning ${start.dir} (it has ${JSON.stringify(start.config[k])})`, 'drop that flag: --init keeps the model\'s architecture and classes');
+    }
+  }
+  const { codebookSize: _k, latent: _n, ...recipe } = start.config;
+  return { ...recipe, lrDecaySteps: 0, ...overrides };
 }
 
 /** Settings that may change when a run resumes (the architecture, objective and batch may not). */

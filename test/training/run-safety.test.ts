@@ -13,7 +13,9 @@ import { findCheckpoint, loadCheckpoint } from '../../src/engine/checkpoint.ts';
 import { runPriorTraining } from '../../src/training/run-prior.ts';
 import { runVqganTraining } from '../../src/training/run-vqgan.ts';
 import { cli } from '../helpers/cli.ts';
-import { TINY_VQ, writePriorRun, writeVqganRun } from '../helpers/tiny-model.ts';
+import { TINY_VQ, tinyPrior, writePriorRun, writeVqganRun } from '../helpers/tiny-model.ts';
+import { initPriorState } from '../../src/training/train-prior.ts';
+import { initVqganState, saveVqganCheckpoint } from '../../src/training/train-vqgan.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'unmask-runs-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -60,12 +62,14 @@ describe('NaN during training', () => {
   });
 });
 
+/** A folder of 12 greyscale PNGs, for the CLI. */
+const folder = join(root, 'pngs');
+mkdirSync(folder);
+const images = Promise.all(
+  Array.from({ length: 12 }, (_, i) => writeImage(join(folder, `${i}.png`), { n: 1, channels: 1, height: 32, width: 32, data: new Float32Array(1024).map((_, j) => ((i + j) % 9) / 9) })),
+);
+
 describe('resuming', () => {
-  const folder = join(root, 'pngs');
-  mkdirSync(folder);
-  const images = Promise.all(
-    Array.from({ length: 12 }, (_, i) => writeImage(join(folder, `${i}.png`), { n: 1, channels: 1, height: 32, width: 32, data: new Float32Array(1024).map((_, j) => ((i + j) % 9) / 9) })),
-  );
 
   it('refuses flags the run cannot honour and honours the learning rate', async () => {
     await images;
@@ -139,9 +143,64 @@ describe('resuming', () => {
   });
 });
 
+describe('fine-tuning (--init)', () => {
+  const from = join(root, 'prior-to-tune');
+  const tune = (out: string, ...flags: string[]) => cli('train', 'prior', '--init', from, '--data', folder, '--out', out, '--steps', '1', '--batch', '4', ...flags);
+
+  it('starts a new run from a model\'s prior weights, with its architecture and tokenizer, and says so in the card', async () => {
+    await images;
+    writePriorRun(from, { loss: 'mlm', timeSampling: 'cosine', emaDecay: 0.9 });
+    const out = join(root, 'tuned');
+    // A learning rate too small to move the weights: after one step they are still the model's.
+    const r = await tune(out, '--lr', '1e-12', '--warmup', '0', '--checkpoint-every', '1');
+    expect(r.code, r.err).toBe(0);
+    const start = loadCheckpoint(from).ema!;
+    const tuned = loadCheckpoint(out);
+    expect(tuned.state.step).toBe(1);
+    // The model's architecture and recipe, with the flags on top.
+    expect((tuned.config as { prior: object }).prior).toMatchObject({ layers: 1, dim: 32, loss: 'mlm', timeSampling: 'cosine', emaDecay: 0.9, lr: 1e-12 });
+    const fresh = initPriorState(tinyPrior(), 0).params;
+    let fromStart = 0;
+    let fromFresh = 0;
+    for (const name of start.names()) {
+      for (const store of [tuned.params, tuned.ema!]) {
+        const a = store.get(name).data;
+        const b = start.get(name).data;
+        const c = fresh.get(name).data;
+        for (let i = 0; i < a.length; i++) {
+          fromStart = Math.max(fromStart, Math.abs(a[i] - b[i]));
+          fromFresh = Math.max(fromFresh, Math.abs(a[i] - c[i]));
+        }
+      }
+    }
+    expect(fromStart).toBeLessThan(1e-6);
+    expect(fromFresh).toBeGreaterThan(0.01);
+    expect(readFileSync(join(out, 'model-card.md'), 'utf8')).toContain(`- Started from the prior weights of ${from} (its step 0) (fine-tuning:`);
+  });
+
+  it('refuses flags that would change the model, another tokenizer, and --init on a resumed run', async () => {
+    await images;
+    writePriorRun(from);
+    const otherVq = join(root, 'vq-other');
+    saveVqganCheckpoint(otherVq, TINY_VQ, initVqganState(TINY_VQ, 2));
+    for (const [flags, message] of [
+      [['--layers', '4'], /^unmask: cannot change layers to 4 when fine-tuning .* \(it has 1\) — drop that flag: --init keeps the model's architecture and classes\n$/],
+      [['--vqgan', otherVq], /^unmask: --vqgan .* is not the tokenizer .* was trained with, so its prior would read other codes — drop --vqgan/],
+    ] as const) {
+      const r = await tune(join(root, `tuned-${flags[0].slice(2)}`), ...flags);
+      expect(r.code, flags.join(' ')).toBe(1);
+      expect(r.err).toMatch(message);
+    }
+    const run = join(root, 'prior-run-2');
+    writePriorRun(run);
+    const r = await cli('train', 'prior', '--data', folder, '--out', run, '--resume', '--init', from, '--steps', '1');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/--init cannot change a run that is resumed/);
+  });
+});
+
 describe('Ctrl-C', () => {
   it('saves a checkpoint and exits 130', async () => {
-    const folder = join(root, 'pngs');
     const out = join(root, 'interrupted');
     let out_ = '';
     let err = '';
