@@ -186,6 +186,7 @@ describe('fine-tuning (--init)', () => {
     for (const [flags, message] of [
       [['--layers', '4'], /^unmask: cannot change layers to 4 when fine-tuning .* \(it has 1\) — drop that flag: --init keeps the model's architecture and classes\n$/],
       [['--vqgan', otherVq], /^unmask: --vqgan .* is not the tokenizer .* was trained with, so its prior would read other codes — drop --vqgan/],
+      [['--preset', 'compact'], /^unmask: --preset and --init both set the prior's size — drop --preset/],
     ] as const) {
       const r = await tune(join(root, `tuned-${flags[0].slice(2)}`), ...flags);
       expect(r.code, flags.join(' ')).toBe(1);
