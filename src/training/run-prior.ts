@@ -131,7 +131,7 @@ function open(o: PriorRunOptions): Opened {
     history: [],
     seconds: 0,
     cpuSeconds: 0,
-    provenance: provenance({ ...o, init: start ? `${start.dir} (its step ${start.step})` : undefined }),
+    provenance: provenance({ ...o, init: start ? `${start.dir} at its step ${start.step}` : undefined }),
   };
 }
 

@@ -175,7 +175,7 @@ describe('fine-tuning (--init)', () => {
     }
     expect(fromStart).toBeLessThan(1e-6);
     expect(fromFresh).toBeGreaterThan(0.01);
-    expect(readFileSync(join(out, 'model-card.md'), 'utf8')).toContain(`- Started from the prior weights of ${from} (its step 0) (fine-tuning:`);
+    expect(readFileSync(join(out, 'model-card.md'), 'utf8')).toContain(`- Started from the prior weights of ${from} at its step 0 (fine-tuning:`);
   });
 
   it('refuses flags that would change the model, another tokenizer, and --init on a resumed run', async () => {
