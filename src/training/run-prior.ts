@@ -1,18 +1,17 @@
 // A whole prior training run: the dataset encoded once by the tokenizer, then steps with progress,
 // validation ELBO and sample grids at each checkpoint, atomic checkpoints that hold a complete model.
-import { readFileSync } from 'node:fs';
 import { type ImageSet, mirroredSet } from '../data/image-set.ts';
 import type { LatentSet } from '../data/latent-set.ts';
 import { imageGrid } from '../data/images.ts';
 import { encodePng } from '../data/png.ts';
 import { elboTimes, validationElbo } from '../diffusion/elbo.ts';
-import { findCheckpoint, loadCheckpoint, loadParams } from '../engine/checkpoint.ts';
+import { findCheckpoint, loadCheckpoint, samplingWeights } from '../engine/checkpoint.ts';
 import type { ParamStore } from '../engine/params.ts';
 import { validationNll } from '../inference/autoregressive.ts';
 import { UnmaskModel } from '../inference/model.ts';
 import { generate } from '../inference/tasks.ts';
-import { loadTokenizerWeights, modelFilePaths } from '../inference/model-dir.ts';
-import { parseModelConfig } from '../inference/model-format.ts';
+import { loadTokenizerWeights, resolveModel } from '../inference/model-dir.ts';
+import { PRIOR_KIND, checkKind } from '../inference/model-format.ts';
 import { checkWeights, priorShapes } from '../inference/weights-check.ts';
 import { Tokenizer } from '../inference/tokenizer.ts';
 import { type PriorConfig, parsePriorConfig } from '../models/prior-config.ts';
@@ -114,7 +113,8 @@ function open(o: PriorRunOptions): Opened {
   }
   const state = initPriorState(config, o.seed);
   if (start) {
-    if (tokenizerHash(vq.config, vq.params) !== tokenizerHash(start.tokenizer.config, start.tokenizer.params)) {
+    const own = o.vqgan === undefined ? null : loadTokenizerWeights(start.dir);
+    if (own && tokenizerHash(vq.config, vq.params) !== tokenizerHash(own.config, own.params)) {
       throw new RunError(`--vqgan ${o.vqgan} is not the tokenizer ${start.dir} was trained with, so its prior would read other codes`, `drop --vqgan (the run then uses ${start.dir}'s own tokenizer)`);
     }
     // Fine-tuning starts from the model's sampling weights; the optimizer's moments start at zero.
@@ -140,17 +140,16 @@ interface InitPrior {
   step: number;
   config: PriorConfig;
   weights: ParamStore;
-  tokenizer: { config: VqganConfig; params: ParamStore };
 }
 
-/** A model's prior to fine-tune: its config, sampling weights (a run's EMA) and tokenizer, checked against each other. */
+/** A model's prior to fine-tune: its config and sampling weights (a run's EMA), checked against each other, read once. */
 function loadInitPrior(nameOrDir: string): InitPrior {
-  const paths = modelFilePaths(nameOrDir);
-  const config = parsePriorConfig(parseModelConfig(readFileSync(paths.config, 'utf8'), paths.dir).prior);
-  const weights = loadParams(paths.weights);
-  checkWeights(weights, priorShapes(config), `${paths.dir} (prior weights)`);
-  const step = loadCheckpoint(paths.dir).state.step;
-  return { dir: paths.dir, step, config, weights, tokenizer: loadTokenizerWeights(paths.dir) };
+  const dir = resolveModel(nameOrDir);
+  const ck = loadCheckpoint(dir);
+  const config = parsePriorConfig(checkKind(ck.config, PRIOR_KIND, dir).prior);
+  const weights = samplingWeights(ck);
+  checkWeights(weights, priorShapes(config), `${dir} (prior weights)`);
+  return { dir, step: ck.state.step, config, weights };
 }
 
 /** What a fine-tuned prior must keep of the model it starts from; a flag that would change it is refused. */
