@@ -25,8 +25,8 @@ describe('embedded models', () => {
     const out = join(dir, 'samples.png');
     const r = await cli('sample', '--n', '4', '--steps', '8', '--out', out);
     expect(r.code).toBe(0);
-    // the model's recommended order (Halton) for the flag not given
-    expect(r.err).toMatch(/wrote .*samples\.png: 4 image\(s\), 8 steps \(halton, the model's recommended sampling for unset flags\)/);
+    // the model's recommended order (confidence, models/emoji/config.json) for the flag not given
+    expect(r.err).toMatch(/wrote .*samples\.png: 4 image\(s\), 8 steps \(confidence, the model's recommended sampling for unset flags\)/);
     const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height, info.channels]).toEqual([4 * 34 + 2, 34 + 2, 3]); // 4 images of 32 px, 2 px gaps
     // Colour, not grey: some pixel's channels differ clearly.
