@@ -15,6 +15,8 @@ interface Entry {
 interface Row {
   schedule: string;
   steps: number;
+  /** Absent in reports written before eval took several choice temperatures. */
+  choiceTemperature?: number | null;
   guidance: number | null;
   fid: number;
   precision: number;
@@ -46,11 +48,14 @@ function minutes(run: string, card: string, step: number): string {
 
 const entries = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Entry[];
 const columns = new Map<string, { schedule: string; steps: number }>();
+/** A column: the order (with the choice temperature when the report measured several) and the steps. */
+const series = (r: Row, several: boolean) => (several && r.choiceTemperature != null ? `${r.schedule} ct ${r.choiceTemperature}` : r.schedule);
 const loaded = entries.map((e) => {
   const state = JSON.parse(readFileSync(`${e.run}/state.json`, 'utf8')) as { step: number; extra?: { seconds?: number; history?: { step: number; elbo: number }[] } };
   const config = JSON.parse(readFileSync(`${e.run}/config.json`, 'utf8')) as { prior: { batch: number } };
-  const report = JSON.parse(readFileSync(`${e.eval}/report.json`, 'utf8')) as { rows: Row[]; elbo: { bitsPerToken: number } | null };
-  for (const r of report.rows) columns.set(`${r.schedule} ${r.steps}`, { schedule: r.schedule, steps: r.steps });
+  const report = JSON.parse(readFileSync(`${e.eval}/report.json`, 'utf8')) as { setup: { choiceTemperatures?: number[] }; rows: Row[]; elbo: { bitsPerToken: number } | null };
+  const several = (report.setup.choiceTemperatures?.length ?? 1) > 1;
+  for (const r of report.rows) columns.set(`${series(r, several)} ${r.steps}`, { schedule: series(r, several), steps: r.steps });
   const card = readFileSync(`${e.run}/model-card.md`, 'utf8');
   const command = /Command: `([^`]*)`/.exec(card)?.[1] ?? '';
   return { ...e, state, batch: config.prior.batch, report, command, card };
@@ -62,7 +67,8 @@ console.log(`|---|---|---|---|---|${cols.map(() => '---|').join('')}`);
 for (const e of loaded) {
   const time = minutes(e.run, e.card, e.state.step);
   const cells = cols.map((c) => {
-    const r = e.report.rows.find((x) => x.schedule === c.schedule && x.steps === c.steps && x.guidance === null);
+    const several = (e.report.setup.choiceTemperatures?.length ?? 1) > 1;
+    const r = e.report.rows.find((x) => series(x, several) === c.schedule && x.steps === c.steps && x.guidance === null);
     return r ? `${r.fid.toFixed(1)} / ${r.precision.toFixed(2)} / ${r.recall.toFixed(2)}` : '–';
   });
   console.log(`| ${e.run.split('/').pop()} | ${e.change} | ${e.state.step} × ${e.batch} | ${time} | ${e.report.elbo?.bitsPerToken.toFixed(3) ?? '–'} | ${cells.join(' | ')} |`);

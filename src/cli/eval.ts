@@ -16,7 +16,7 @@ import { resultsTable, writeReport } from '../eval/report/report.ts';
 import { committedFeatures, loadModel, resolveModel } from '../inference/model-dir.ts';
 import { type DataName, type ImageData, dataCredit, loadImageData } from './data.ts';
 import { stopOnInterrupt } from './interrupt.ts';
-import { int, intList, nonNegativeNumber, numberList, positiveNumber } from './parse.ts';
+import { int, intList, numberList, positiveNumber } from './parse.ts';
 import { type Progress, createProgress } from './progress.ts';
 
 /** "random,confidence" → checked sampler names. */
@@ -75,7 +75,7 @@ interface EvalFlags {
   features?: string;
   ar?: string;
   temp: number;
-  choiceTemp?: number;
+  choiceTemp?: number[];
   guidance?: number[];
   seed: number;
   batch: number;
@@ -116,7 +116,7 @@ export function registerEval(program: Command): void {
     .option('--features <run|file.onnx>', 'feature network: a run of unmask train features, or an ONNX file [B,C,H,W] → [B,D] (default: the committed one for fashion and emoji, models/features/<data>.onnx; else train one into OUT/features)')
     .option('--ar <run>', 'also measure the autoregressive baseline in this run')
     .option('--temp <t>', 'sampling temperature', positiveNumber('--temp'), 1)
-    .option('--choice-temp <t>', 'the confidence order\'s choice temperature (MaskGIT: 4.5)', nonNegativeNumber('--choice-temp'))
+    .option('--choice-temp <list>', 'the confidence order\'s choice temperatures, comma-separated, a series of rows each (default 4.5, MaskGIT\'s)', numberList('--choice-temp'))
     .option('--guidance <list>', 'class-conditional models: guidance weights to measure, comma-separated (each sample takes a real image\'s class)', numberList('--guidance'))
     .option('--seed <s>', 'random seed (batch b uses seed + b)', int('--seed', 0), 0)
     .option('--batch <b>', 'images generated per call', int('--batch', 1), 64)
@@ -153,7 +153,7 @@ export function registerEval(program: Command): void {
           schedules: flags.schedule,
           n: flags.n,
           temperature: flags.temp,
-          choiceTemperature: flags.choiceTemp,
+          choiceTemperatures: flags.choiceTemp,
           guidance: flags.guidance,
           seed: flags.seed,
           batch: flags.batch,

@@ -73,8 +73,8 @@ export interface EvaluateOptions {
   n: number;
   /** Default 1.0 (the paper's steps study). */
   temperature?: number;
-  /** MaskGIT's choice temperature for the confidence order (default 4.5). */
-  choiceTemperature?: number;
+  /** MaskGIT's choice temperatures for the confidence order, a series of rows each (default [4.5]). */
+  choiceTemperatures?: number[];
   /**
    * Class-conditional models: guidance weights to measure. Each row then samples image i with the class
    * of the i-th reference image (so the classes come in the data's proportions) at every weight; without
@@ -108,6 +108,8 @@ export interface EvalRow extends Quality {
   method: string;
   schedule: string;
   steps: number;
+  /** The confidence order's choice temperature; null for the other orders and the baseline. */
+  choiceTemperature: number | null;
   /** Guidance weight of a class-conditional row; null for an unconditional one. */
   guidance: number | null;
   /** Wall time per generated image (sampling and decoding), seconds. */
@@ -124,7 +126,8 @@ export interface EvalReport {
     n: number;
     k: number;
     temperature: number;
-    choiceTemperature: number;
+    /** The confidence order's choice temperatures, one series of rows each. */
+    choiceTemperatures: number[];
     seed: number;
     batch: number;
     precision: Precision;
@@ -186,6 +189,10 @@ function checkOptions(model: UnmaskModel, o: EvaluateOptions, k: number): void {
     if (!o.reference.label) throw new EvalError(`${o.reference.name} has no labels to draw the classes from`, 'drop --guidance');
     for (const w of o.guidance) if (!(w >= 0) || !Number.isFinite(w)) throw new EvalError(`guidance weights must be numbers ≥ 0, got ${w}`, 'pass --guidance values ≥ 0');
   }
+  const temps = o.choiceTemperatures ?? [];
+  for (const t of temps) if (!(t >= 0) || !Number.isFinite(t)) throw new EvalError(`choice temperatures must be numbers ≥ 0, got ${t}`, 'pass --choice-temp values ≥ 0');
+  if (new Set(temps).size !== temps.length) throw new EvalError(`choice temperature listed twice: ${temps.join(', ')}`, 'list each --choice-temp value once');
+  if (o.choiceTemperatures?.length === 0) throw new EvalError('no choice temperature to evaluate', 'give at least one --choice-temp value, or leave it out for the default');
   if (o.steps.length === 0 || o.schedules.length === 0) throw new EvalError('no steps or no schedule to evaluate', 'give at least one steps value and one schedule');
 }
 
@@ -247,7 +254,7 @@ function quality(real: Features, fake: Features, k: number): Quality {
 }
 
 /** Defaults filled in: what one evaluation runs with. */
-type Settings = EvaluateOptions & Required<Pick<EvaluateOptions, 'temperature' | 'choiceTemperature' | 'seed' | 'batch' | 'k' | 'gridImages' | 'precision'>>;
+type Settings = EvaluateOptions & Required<Pick<EvaluateOptions, 'temperature' | 'choiceTemperatures' | 'seed' | 'batch' | 'k' | 'gridImages' | 'precision'>>;
 
 /** Features of the n real images, and the floor: the same images through the VQGAN. */
 async function realAndReconstructed(model: UnmaskModel, o: Settings, grids: Record<string, Images>): Promise<{ real: Features; reconstruction: Quality }> {
@@ -318,7 +325,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
   const o: Settings = {
     ...options,
     temperature: options.temperature ?? 1,
-    choiceTemperature: options.choiceTemperature ?? CHOICE_TEMPERATURE,
+    choiceTemperatures: options.choiceTemperatures ?? [CHOICE_TEMPERATURE],
     seed: options.seed ?? 0,
     batch: options.batch ?? 64,
     precision: options.precision ?? 'fp32',
@@ -332,26 +339,33 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
   const elbo = await validationBits(model, o);
 
   const rows: EvalRow[] = [];
-  const addRow = async (method: string, schedule: string, steps: number, guidance: number | null, grid: string, make: (m: number, seed: number, labels?: Int32Array) => Promise<Images>) => {
-    const task = `${method === 'absorbing diffusion' ? `sample ${schedule} ${steps} steps` : `sample ${method}`}${guidance === null ? '' : `, guidance ${guidance}`}`;
-    const r = await measureRow(o, real, task, guidance === null ? (m, seed) => make(m, seed) : make);
-    grids[grid] = r.grid;
-    rows.push({ method, schedule, steps, guidance, ...r.quality, secondsPerImage: r.secondsPerImage, grid });
-  };
   const weights: (number | null)[] = o.guidance ?? [null];
-  const suffix = (w: number | null) => (w === null ? '' : `-w${w}`);
+  // Tasks and grid names gain the choice temperature only when there are several (one keeps the names reports always had).
+  const several = o.choiceTemperatures.length > 1;
+  const addRow = async (row: Pick<EvalRow, 'method' | 'schedule' | 'steps' | 'choiceTemperature' | 'guidance' | 'grid'>, make: (m: number, seed: number, labels?: Int32Array) => Promise<Images>) => {
+    const { method, schedule, steps, choiceTemperature, guidance } = row;
+    const task = `${method === 'absorbing diffusion' ? `sample ${schedule} ${steps} steps` : `sample ${method}`}${several && choiceTemperature !== null ? `, choice temperature ${choiceTemperature}` : ''}${guidance === null ? '' : `, guidance ${guidance}`}`;
+    const r = await measureRow(o, real, task, guidance === null ? (m, seed) => make(m, seed) : make);
+    grids[row.grid] = r.grid;
+    rows.push({ ...row, ...r.quality, secondsPerImage: r.secondsPerImage });
+  };
+  const suffix = (w: number | null, ct: number | null = null) => `${several && ct !== null ? `-ct${ct}` : ''}${w === null ? '' : `-w${w}`}`;
   for (const schedule of o.schedules) {
     for (const steps of o.steps) {
-      for (const w of weights) {
-        await addRow('absorbing diffusion', schedule, steps, w, `samples-${schedule}-${steps}${suffix(w)}.png`, async (m, seed, labels) =>
-          (await generate(model, { n: m, steps, temperature: o.temperature, choiceTemperature: o.choiceTemperature, sampler: schedule, seed, ...classOf(model, labels), guidance: w ?? 0, precision: o.precision })).images);
+      for (const ct of schedule === 'confidence' ? o.choiceTemperatures : [null]) {
+        for (const w of weights) {
+          const row = { method: 'absorbing diffusion', schedule, steps, choiceTemperature: ct, guidance: w, grid: `samples-${schedule}-${steps}${suffix(w, ct)}.png` };
+          await addRow(row, async (m, seed, labels) =>
+            (await generate(model, { n: m, steps, temperature: o.temperature, choiceTemperature: ct ?? undefined, sampler: schedule, seed, ...classOf(model, labels), guidance: w ?? 0, precision: o.precision })).images);
+        }
       }
     }
   }
   const ar = o.autoregressive;
   // The baseline samples the same classes, at the same guidance weights, when the rows are class-conditional.
-  for (const w of weights) {
-    if (ar) await addRow(ar.label, 'raster order', ar.steps, w, `samples-autoregressive${suffix(w)}.png`, (m, seed, labels) => ar.generate(m, seed, o.temperature, labels, w ?? 0));
+  for (const w of ar ? weights : []) {
+    const row = { method: ar!.label, schedule: 'raster order', steps: ar!.steps, choiceTemperature: null, guidance: w, grid: `samples-autoregressive${suffix(w)}.png` };
+    await addRow(row, (m, seed, labels) => ar!.generate(m, seed, o.temperature, labels, w ?? 0));
   }
 
   const cpu = cpus();
@@ -363,7 +377,7 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
       n: o.n,
       k: o.k,
       temperature: o.temperature,
-      choiceTemperature: o.choiceTemperature,
+      choiceTemperatures: o.choiceTemperatures,
       seed: o.seed,
       batch: o.batch,
       precision: o.precision,

@@ -25,7 +25,7 @@ import { parsePriorConfig } from '../../src/models/prior-config.ts';
 import { parseVqganConfig } from '../../src/models/vqgan-config.ts';
 import { elboTimes } from '../../src/diffusion/elbo.ts';
 import { type EvalReport, type EvalRow, type EvaluateOptions, autoregressiveBaseline, evaluate, sampleOf } from '../../src/eval/evaluate.ts';
-import { recommendedSampling, writeReport } from '../../src/eval/report/report.ts';
+import { recommendedSampling, reportMarkdown, writeReport } from '../../src/eval/report/report.ts';
 import { loadModel } from '../../src/inference/model-dir.ts';
 import type { UnmaskModel } from '../../src/inference/model.ts';
 import { initPriorState, savePriorCheckpoint } from '../../src/training/train-prior.ts';
@@ -226,8 +226,9 @@ describe('evaluate', () => {
   });
 
   it('recommends the fewest steps within 5% of the best FID, from the rows that sample as `unmask sample` does', () => {
-    const row = (schedule: string, steps: number, fid: number, guidance: number | null = null) => ({ method: 'absorbing diffusion', schedule, steps, fid, guidance }) as EvalRow;
-    const report = (rows: EvalRow[]) => ({ setup: { temperature: 0.9, choiceTemperature: 9, n: 100 }, rows }) as unknown as EvalReport;
+    const row = (schedule: string, steps: number, fid: number, guidance: number | null = null) =>
+      ({ method: 'absorbing diffusion', schedule, steps, fid, guidance, choiceTemperature: schedule === 'confidence' ? 9 : null }) as EvalRow;
+    const report = (rows: EvalRow[]) => ({ setup: { temperature: 0.9, choiceTemperatures: [9], n: 100 }, rows }) as unknown as EvalReport;
     const ar = { ...row('raster order', 64, 1), method: 'autoregressive' };
     expect(recommendedSampling(report([row('random', 64, 20), row('confidence', 8, 20.9), row('confidence', 4, 21.1), ar]), 'r')).toEqual({
       schedule: 'confidence', steps: 8, temperature: 0.9, choiceTemperature: 9, from: 'r: FID 20.90 at n = 100 (best 20.00)',
@@ -237,6 +238,39 @@ describe('evaluate', () => {
     // a class-conditional evaluation: the rows with classes drawn from the data (guidance 0), not the null label's
     expect(recommendedSampling(report([row('random', 8, 10), row('halton', 16, 30, 0), row('halton', 8, 40, 0), row('random', 8, 5, 2)]), 'r')).toMatchObject({ schedule: 'halton', steps: 16 });
     expect(recommendedSampling(report([ar]), 'r')).toBeNull();
+    // several choice temperatures: the picked row's
+    const hot = { ...row('confidence', 8, 19), choiceTemperature: 25 };
+    expect(recommendedSampling(report([row('confidence', 8, 20), hot]), 'r')).toMatchObject({ steps: 8, choiceTemperature: 25 });
+    // a report written before rows carried their choice temperature has one, in the setup
+    const legacy = { setup: { temperature: 1, choiceTemperature: 15, n: 100 }, rows: [{ method: 'absorbing diffusion', schedule: 'confidence', steps: 16, fid: 5, guidance: null }] };
+    expect(recommendedSampling(legacy as unknown as EvalReport, 'r')).toMatchObject({ steps: 16, choiceTemperature: 15 });
+  });
+
+  it('measures the confidence order at each of several choice temperatures, a series each', async () => {
+    const o = options({ steps: [2], schedules: ['confidence', 'random'], elboImages: 0, choiceTemperatures: [0, 30] });
+    const { report: r, grids } = await evaluate(model, o);
+    expect(r.rows.map((x) => [x.schedule, x.choiceTemperature, x.grid])).toEqual([
+      ['confidence', 0, 'samples-confidence-2-ct0.png'],
+      ['confidence', 30, 'samples-confidence-2-ct30.png'],
+      ['random', null, 'samples-random-2.png'],
+    ]);
+    expect(r.setup.choiceTemperatures).toEqual([0, 30]);
+    expect(Object.keys(grids)).toEqual(expect.arrayContaining(['samples-confidence-2-ct0.png', 'samples-confidence-2-ct30.png']));
+    // each row is what an evaluation at that one choice temperature measures
+    const [cold, hot] = [await evaluate(model, { ...o, choiceTemperatures: [0] }), await evaluate(model, { ...o, choiceTemperatures: [30] })];
+    const strip = ({ secondsPerImage: _, grid: __, ...rest }: EvalRow) => rest;
+    expect(strip(r.rows[0])).toEqual(strip(cold.report.rows[0]));
+    expect(strip(r.rows[1])).toEqual(strip(hot.report.rows[0]));
+    expect(grids['samples-confidence-2-ct30.png'].data).toEqual(hot.grids['samples-confidence-2.png'].data);
+    expect(grids['samples-confidence-2-ct0.png'].data).not.toEqual(hot.grids['samples-confidence-2.png'].data);
+    const md = reportMarkdown(r);
+    expect(md).toContain('| sampler | steps | choice temperature | FID ↓ |');
+    expect(md).toMatch(/\| confidence \| 2 \| 30 \| \d+\.\d+ \|/);
+    expect(md).toMatch(/\| random \| 2 \| – \| \d+\.\d+ \|/);
+    expect(md).toContain('choice temperatures 0, 30, a series each');
+    expect(md).toContain('- confidence (choice temperature 30): best FID');
+    await expect(evaluate(model, { ...o, choiceTemperatures: [4, 4] })).rejects.toThrow(/choice temperature listed twice/);
+    await expect(evaluate(model, { ...o, choiceTemperatures: [] })).rejects.toThrow(/no choice temperature/);
   });
 
   it('is deterministic in everything but time', async () => {

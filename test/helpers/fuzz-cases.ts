@@ -133,7 +133,7 @@ SPECS.push(
   { command: ['train', 'features'], base: { '--data': 'fashion', '--out': 'run', '--steps': '1' }, numbers: { '--steps': 'int', '--batch': 'int', '--seed': 'int' }, inputs: { '--data': 'data' }, outputs: { '--out': 'run' }, required: ['--data', '--out'], },
   {
     command: ['eval'], base: { '--model': FILES.model, '--data': 'fashion', '--out': 'report', '--n': '2', '--steps': '1' },
-    numbers: { '--steps': 'list', '--n': 'int', '--temp': 'decimal', '--seed': 'int', '--batch': 'int', '--k': 'int', '--elbo-images': 'int', '--choice-temp': 'nonnegative', '--guidance': 'numbers' },
+    numbers: { '--steps': 'list', '--n': 'int', '--temp': 'decimal', '--seed': 'int', '--batch': 'int', '--k': 'int', '--elbo-images': 'int', '--choice-temp': 'numbers', '--guidance': 'numbers' },
     inputs: { '--model': 'model', '--data': 'data', '--features': 'features', '--ar': 'model' }, outputs: { '--out': 'report' }, required: ['--model', '--data', '--out'], choices: ['--precision', '--reference'],
     conflicts: [['--schedule', 'random,nope'], ['--ar', FILES.model]],
   },

@@ -19,25 +19,38 @@ function time(s: number): string {
   return s < 1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`;
 }
 
-/** A row's series: its order, and its guidance weight when class-conditional. */
-export function seriesName(row: Pick<EvalRow, 'schedule' | 'guidance'>): string {
-  return row.guidance === null ? row.schedule : `${row.schedule} (guidance ${row.guidance})`;
+/**
+ * The confidence order's choice temperatures of an evaluation, a series of rows each. Reports written
+ * before rows carried their own had one, `setup.choiceTemperature`.
+ */
+function choiceTemperatures(r: EvalReport): number[] {
+  return r.setup.choiceTemperatures ?? [(r.setup as unknown as { choiceTemperature: number }).choiceTemperature];
+}
+
+/** A row's series: its order, with its choice temperature when the report has several, and its guidance weight when class-conditional. */
+export function seriesName(row: Pick<EvalRow, 'schedule' | 'guidance' | 'choiceTemperature'>, r: EvalReport): string {
+  const details = [
+    ...(choiceTemperatures(r).length > 1 && row.choiceTemperature != null ? [`choice temperature ${row.choiceTemperature}`] : []),
+    ...(row.guidance === null ? [] : [`guidance ${row.guidance}`]),
+  ];
+  return details.length ? `${row.schedule} (${details.join(', ')})` : row.schedule;
 }
 
 /** Facts read off the table mechanically; the committed report adds a person's reading. */
 function summary(r: EvalReport): string[] {
   const lines: string[] = [];
   const absorbing = r.rows.filter((row) => row.method === 'absorbing diffusion');
-  const schedules = [...new Set(absorbing.map(seriesName))];
+  const series = (row: EvalRow) => seriesName(row, r);
+  const schedules = [...new Set(absorbing.map(series))];
   for (const s of schedules) {
-    const rows = absorbing.filter((row) => seriesName(row) === s).sort((a, b) => a.steps - b.steps);
+    const rows = absorbing.filter((row) => series(row) === s).sort((a, b) => a.steps - b.steps);
     const best = rows.reduce((a, b) => (b.fid < a.fid ? b : a));
     const knee = rows.find((row) => row.fid <= best.fid * 1.1)!;
     const most = rows[rows.length - 1];
     const speedup = knee === most ? '' : `, ${(most.secondsPerImage / knee.secondsPerImage).toFixed(1)}× faster than ${most.steps} steps`;
     lines.push(`- ${s}: best FID ${f2(best.fid)} at ${best.steps} steps; the fewest steps within 10% of it: ${knee.steps} (FID ${f2(knee.fid)}, ${time(knee.secondsPerImage)} per image${speedup}).`);
   }
-  if (schedules.includes('random') && schedules.includes('confidence')) {
+  if (schedules.includes('random') && absorbing.some((row) => row.schedule === 'confidence')) {
     const fewest = Math.min(...absorbing.map((row) => row.steps));
     const at = (s: string) => absorbing.find((row) => row.schedule === s && row.steps === fewest && row.guidance === absorbing[0].guidance);
     const [rnd, conf] = [at('random'), at('confidence')];
@@ -49,8 +62,8 @@ function summary(r: EvalReport): string[] {
     if (!same.length) continue;
     const best = lowest(same);
     const few = same.filter((row) => row.steps <= 16);
-    const atFew = few.length ? `; at ≤ 16 steps, ${seriesName(lowest(few))} at ${lowest(few).steps} steps: FID ${f2(lowest(few).fid)}` : '';
-    lines.push(`- ${ar.method}${ar.guidance === null ? '' : ` (guidance ${ar.guidance})`}, ${ar.steps} steps: FID ${f2(ar.fid)}, ${time(ar.secondsPerImage)} per image; the best absorbing row at the same guidance (${seriesName(best)}, ${best.steps} steps) has FID ${f2(best.fid)} at ${time(best.secondsPerImage)}${atFew}.`);
+    const atFew = few.length ? `; at ≤ 16 steps, ${series(lowest(few))} at ${lowest(few).steps} steps: FID ${f2(lowest(few).fid)}` : '';
+    lines.push(`- ${ar.method}${ar.guidance === null ? '' : ` (guidance ${ar.guidance})`}, ${ar.steps} steps: FID ${f2(ar.fid)}, ${time(ar.secondsPerImage)} per image; the best absorbing row at the same guidance (${series(best)}, ${best.steps} steps) has FID ${f2(best.fid)} at ${time(best.secondsPerImage)}${atFew}.`);
   }
   lines.push(`- The VQGAN's reconstructions of the real images score FID ${f2(r.reconstruction.fid)}: the floor for any prior decoded by this VQGAN (up to the noise of n = ${r.setup.n}).`);
   return lines;
@@ -63,7 +76,7 @@ export const LEVEL_FID = 0.05;
  * The sampling settings a model exported with this report recommends: among the absorbing rows that
  * sample as `unmask sample` does by default (classes drawn as in the data, i.e. the guidance-0 rows of a
  * class-conditional evaluation; else the unconditional rows), the fewest steps whose FID is within 5%
- * of the best, at the report's temperatures.
+ * of the best, at the report's temperature and that row's choice temperature.
  */
 export function recommendedSampling(r: EvalReport, where: string): SamplingDefaults | null {
   const absorbing = r.rows.filter((row) => row.method === 'absorbing diffusion');
@@ -76,7 +89,7 @@ export function recommendedSampling(r: EvalReport, where: string): SamplingDefau
     schedule: pick.schedule as SamplingDefaults['schedule'],
     steps: pick.steps,
     temperature: r.setup.temperature,
-    ...(pick.schedule === 'confidence' ? { choiceTemperature: r.setup.choiceTemperature } : {}),
+    ...(pick.schedule === 'confidence' ? { choiceTemperature: pick.choiceTemperature ?? choiceTemperatures(r)[0] } : {}),
     from: `${where}: FID ${f2(pick.fid)} at n = ${r.setup.n} (best ${f2(best)})`,
   };
 }
@@ -84,13 +97,14 @@ export function recommendedSampling(r: EvalReport, where: string): SamplingDefau
 /** The results table in markdown: the reconstruction floor, then every measured row. */
 export function resultsTable(r: EvalReport, gridDir = ''): string {
   const guided = r.rows.some((x) => x.guidance !== null);
-  const row = (name: string, steps: string, guidance: string, q: Quality, t: string, grid: string) =>
-    `| ${name} | ${steps} |${guided ? ` ${guidance} |` : ''} ${f2(q.fid)} | ${f3(q.precision)} | ${f3(q.recall)} | ${f3(q.density)} | ${f3(q.coverage)} | ${t} | [grid](${gridDir}${grid}) |`;
+  const choice = choiceTemperatures(r).length > 1;
+  const row = (name: string, steps: string, ct: string, guidance: string, q: Quality, t: string, grid: string) =>
+    `| ${name} | ${steps} |${choice ? ` ${ct} |` : ''}${guided ? ` ${guidance} |` : ''} ${f2(q.fid)} | ${f3(q.precision)} | ${f3(q.recall)} | ${f3(q.density)} | ${f3(q.coverage)} | ${t} | [grid](${gridDir}${grid}) |`;
   return [
-    `| sampler | steps |${guided ? ' guidance |' : ''} FID ↓ | precision ↑ | recall ↑ | density | coverage ↑ | time / image | samples |`,
-    `|---|---|${guided ? '---|' : ''}---|---|---|---|---|---|---|`,
-    row('VQGAN reconstruction (floor)', '–', '–', r.reconstruction, '–', r.reconstruction.grid),
-    ...r.rows.map((x) => row(x.method === 'absorbing diffusion' ? x.schedule : x.method, String(x.steps), x.guidance === null ? 'none' : String(x.guidance), x, time(x.secondsPerImage), x.grid)),
+    `| sampler | steps |${choice ? ' choice temperature |' : ''}${guided ? ' guidance |' : ''} FID ↓ | precision ↑ | recall ↑ | density | coverage ↑ | time / image | samples |`,
+    `|---|---|${choice ? '---|' : ''}${guided ? '---|' : ''}---|---|---|---|---|---|---|`,
+    row('VQGAN reconstruction (floor)', '–', '–', '–', r.reconstruction, '–', r.reconstruction.grid),
+    ...r.rows.map((x) => row(x.method === 'absorbing diffusion' ? x.schedule : x.method, String(x.steps), x.choiceTemperature == null ? '–' : String(x.choiceTemperature), x.guidance === null ? 'none' : String(x.guidance), x, time(x.secondsPerImage), x.grid)),
   ].join('\n');
 }
 
@@ -112,7 +126,7 @@ Quality and speed against sampling steps, the trade the paper measures (Bond-Tay
 ## Setup
 
 - Model: \`${s.model}\`: ${s.tokens} tokens per image from a codebook of ${s.codebookSize}; prior ${s.priorParameters.toLocaleString('en')} parameters.${s.autoregressive ? `\n- Autoregressive baseline: \`${s.autoregressive.source}\`, ${s.autoregressive.parameters.toLocaleString('en')} parameters.` : ''}
-- Samples: ${s.n} per row at temperature ${s.temperature} (confidence order: choice temperature ${s.choiceTemperature}), in batches of ${s.batch} (batch b seeded ${s.seed} + b); prior in ${s.precision}.${r.rows.some((x) => x.guidance !== null) ? '\n- Class-conditional rows: sample i has the class of real image i (the data\'s class proportions), with classifier-free guidance of the stated weight; the baseline samples the same classes at the same weights.' : ''}
+- Samples: ${s.n} per row at temperature ${s.temperature} (confidence order: ${choiceTemperatures(r).length > 1 ? `choice temperatures ${choiceTemperatures(r).join(', ')}, a series each` : `choice temperature ${choiceTemperatures(r)[0]}`}), in batches of ${s.batch} (batch b seeded ${s.seed} + b); prior in ${s.precision}.${r.rows.some((x) => x.guidance !== null) ? '\n- Class-conditional rows: sample i has the class of real image i (the data\'s class proportions), with classifier-free guidance of the stated weight; the baseline samples the same classes at the same weights.' : ''}
 - Real images: ${s.reference}.
 - Features: ${s.features} (${s.featureDim}-d). FID: Fréchet distance of Gaussian fits; PRDC with k = ${s.k} (Naeem et al. 2020).
 - Time: wall-clock per image for sampling and decoding, after one untimed warm-up batch per row; ${s.machine}; ${s.date}.
@@ -166,9 +180,9 @@ export async function writeReport(dir: string, result: EvalResult): Promise<stri
   };
   const absorbing = r.rows.filter((x) => x.method === 'absorbing diffusion');
   const series = (metric: 'fid' | 'secondsPerImage') => [
-    ...[...new Set(absorbing.map(seriesName))].map((s) => ({
+    ...[...new Set(absorbing.map((x) => seriesName(x, r)))].map((s) => ({
       name: s.replace(/^(\w+)/, '$1 order'),
-      points: absorbing.filter((x) => seriesName(x) === s).map((x): [number, number] => [x.steps, x[metric]]),
+      points: absorbing.filter((x) => seriesName(x, r) === s).map((x): [number, number] => [x.steps, x[metric]]),
     })),
     ...r.rows.filter((x) => x.method !== 'absorbing diffusion').map((x) => ({ name: x.method, points: [[x.steps, x[metric]] as [number, number]] })),
   ];
