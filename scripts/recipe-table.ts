@@ -1,26 +1,17 @@
 // The study table of reports/recipe: one row per training run, with what it changed, its command, its
 // compute (steps × batch, and the CPU time /usr/bin/time measured for the training process), its
-// validation ELBO and the FID / precision / recall of its `unmask eval` report at each sampler and
-// step count. Usage: npx tsx scripts/recipe-table.ts STUDY.json > table.md, where STUDY.json lists
+// validation ELBO and the FID / precision / recall of its `unmask eval` report for each series (order,
+// choice temperature when several, guidance weight; report.ts seriesName) and step count. Usage: npx tsx scripts/recipe-table.ts STUDY.json > table.md, where STUDY.json lists
 // [{ "run": "DIR", "eval": "REPORT_DIR", "change": "what differs from the baseline" }, …]; a run's
 // CPU time is read from DIR.time (lines "W s wall U s user S s sys", one per invocation, summed).
 import { existsSync, readFileSync } from 'node:fs';
+import type { EvalReport } from '../src/eval/evaluate.ts';
+import { seriesName } from '../src/eval/report/report.ts';
 
 interface Entry {
   run: string;
   eval: string;
   change: string;
-}
-
-interface Row {
-  schedule: string;
-  steps: number;
-  /** Absent in reports written before eval took several choice temperatures. */
-  choiceTemperature?: number | null;
-  guidance: number | null;
-  fid: number;
-  precision: number;
-  recall: number;
 }
 
 /**
@@ -47,15 +38,13 @@ function minutes(run: string, card: string, step: number): string {
 }
 
 const entries = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Entry[];
+// A column: a series (the order, with the choice temperature when its report measured several) and the steps.
 const columns = new Map<string, { schedule: string; steps: number }>();
-/** A column: the order (with the choice temperature when the report measured several) and the steps. */
-const series = (r: Row, several: boolean) => (several && r.choiceTemperature != null ? `${r.schedule} ct ${r.choiceTemperature}` : r.schedule);
 const loaded = entries.map((e) => {
   const state = JSON.parse(readFileSync(`${e.run}/state.json`, 'utf8')) as { step: number; extra?: { seconds?: number; history?: { step: number; elbo: number }[] } };
   const config = JSON.parse(readFileSync(`${e.run}/config.json`, 'utf8')) as { prior: { batch: number } };
-  const report = JSON.parse(readFileSync(`${e.eval}/report.json`, 'utf8')) as { setup: { choiceTemperatures?: number[] }; rows: Row[]; elbo: { bitsPerToken: number } | null };
-  const several = (report.setup.choiceTemperatures?.length ?? 1) > 1;
-  for (const r of report.rows) columns.set(`${series(r, several)} ${r.steps}`, { schedule: series(r, several), steps: r.steps });
+  const report = JSON.parse(readFileSync(`${e.eval}/report.json`, 'utf8')) as EvalReport;
+  for (const r of report.rows) columns.set(`${seriesName(r, report)} ${r.steps}`, { schedule: seriesName(r, report), steps: r.steps });
   const card = readFileSync(`${e.run}/model-card.md`, 'utf8');
   const command = /Command: `([^`]*)`/.exec(card)?.[1] ?? '';
   return { ...e, state, batch: config.prior.batch, report, command, card };
@@ -67,8 +56,7 @@ console.log(`|---|---|---|---|---|${cols.map(() => '---|').join('')}`);
 for (const e of loaded) {
   const time = minutes(e.run, e.card, e.state.step);
   const cells = cols.map((c) => {
-    const several = (e.report.setup.choiceTemperatures?.length ?? 1) > 1;
-    const r = e.report.rows.find((x) => series(x, several) === c.schedule && x.steps === c.steps && x.guidance === null);
+    const r = e.report.rows.find((x) => seriesName(x, e.report) === c.schedule && x.steps === c.steps);
     return r ? `${r.fid.toFixed(1)} / ${r.precision.toFixed(2)} / ${r.recall.toFixed(2)}` : '–';
   });
   console.log(`| ${e.run.split('/').pop()} | ${e.change} | ${e.state.step} × ${e.batch} | ${time} | ${e.report.elbo?.bitsPerToken.toFixed(3) ?? '–'} | ${cells.join(' | ')} |`);

@@ -189,10 +189,12 @@ function checkOptions(model: UnmaskModel, o: EvaluateOptions, k: number): void {
     if (!o.reference.label) throw new EvalError(`${o.reference.name} has no labels to draw the classes from`, 'drop --guidance');
     for (const w of o.guidance) if (!(w >= 0) || !Number.isFinite(w)) throw new EvalError(`guidance weights must be numbers ≥ 0, got ${w}`, 'pass --guidance values ≥ 0');
   }
-  const temps = o.choiceTemperatures ?? [];
-  for (const t of temps) if (!(t >= 0) || !Number.isFinite(t)) throw new EvalError(`choice temperatures must be numbers ≥ 0, got ${t}`, 'pass --choice-temp values ≥ 0');
-  if (new Set(temps).size !== temps.length) throw new EvalError(`choice temperature listed twice: ${temps.join(', ')}`, 'list each --choice-temp value once');
-  if (o.choiceTemperatures?.length === 0) throw new EvalError('no choice temperature to evaluate', 'give at least one --choice-temp value, or leave it out for the default');
+  if (o.choiceTemperatures) {
+    const temps = o.choiceTemperatures;
+    if (temps.length === 0) throw new EvalError('no choice temperature to evaluate', 'give at least one --choice-temp value, or leave it out for the default');
+    for (const t of temps) if (!(t >= 0) || !Number.isFinite(t)) throw new EvalError(`choice temperatures must be numbers ≥ 0, got ${t}`, 'pass --choice-temp values ≥ 0');
+    if (new Set(temps).size !== temps.length) throw new EvalError(`choice temperature listed twice: ${temps.join(', ')}`, 'list each --choice-temp value once');
+  }
   if (o.steps.length === 0 || o.schedules.length === 0) throw new EvalError('no steps or no schedule to evaluate', 'give at least one steps value and one schedule');
 }
 
@@ -363,9 +365,11 @@ export async function evaluate(model: UnmaskModel, options: EvaluateOptions): Pr
   }
   const ar = o.autoregressive;
   // The baseline samples the same classes, at the same guidance weights, when the rows are class-conditional.
-  for (const w of ar ? weights : []) {
-    const row = { method: ar!.label, schedule: 'raster order', steps: ar!.steps, choiceTemperature: null, guidance: w, grid: `samples-autoregressive${suffix(w)}.png` };
-    await addRow(row, (m, seed, labels) => ar!.generate(m, seed, o.temperature, labels, w ?? 0));
+  if (ar) {
+    for (const w of weights) {
+      const row = { method: ar.label, schedule: 'raster order', steps: ar.steps, choiceTemperature: null, guidance: w, grid: `samples-autoregressive${suffix(w)}.png` };
+      await addRow(row, (m, seed, labels) => ar.generate(m, seed, o.temperature, labels, w ?? 0));
+    }
   }
 
   const cpu = cpus();

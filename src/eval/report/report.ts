@@ -118,6 +118,7 @@ function elboLines(r: EvalReport): string {
 
 export function reportMarkdown(r: EvalReport): string {
   const s = r.setup;
+  const cts = choiceTemperatures(r);
   const elbo = elboLines(r);
   return `# Evaluation of ${s.model}
 
@@ -126,7 +127,7 @@ Quality and speed against sampling steps, the trade the paper measures (Bond-Tay
 ## Setup
 
 - Model: \`${s.model}\`: ${s.tokens} tokens per image from a codebook of ${s.codebookSize}; prior ${s.priorParameters.toLocaleString('en')} parameters.${s.autoregressive ? `\n- Autoregressive baseline: \`${s.autoregressive.source}\`, ${s.autoregressive.parameters.toLocaleString('en')} parameters.` : ''}
-- Samples: ${s.n} per row at temperature ${s.temperature} (confidence order: ${choiceTemperatures(r).length > 1 ? `choice temperatures ${choiceTemperatures(r).join(', ')}, a series each` : `choice temperature ${choiceTemperatures(r)[0]}`}), in batches of ${s.batch} (batch b seeded ${s.seed} + b); prior in ${s.precision}.${r.rows.some((x) => x.guidance !== null) ? '\n- Class-conditional rows: sample i has the class of real image i (the data\'s class proportions), with classifier-free guidance of the stated weight; the baseline samples the same classes at the same weights.' : ''}
+- Samples: ${s.n} per row at temperature ${s.temperature} (confidence order: ${cts.length > 1 ? `choice temperatures ${cts.join(', ')}, a series each` : `choice temperature ${cts[0]}`}), in batches of ${s.batch} (batch b seeded ${s.seed} + b); prior in ${s.precision}.${r.rows.some((x) => x.guidance !== null) ? '\n- Class-conditional rows: sample i has the class of real image i (the data\'s class proportions), with classifier-free guidance of the stated weight; the baseline samples the same classes at the same weights.' : ''}
 - Real images: ${s.reference}.
 - Features: ${s.features} (${s.featureDim}-d). FID: Fréchet distance of Gaussian fits; PRDC with k = ${s.k} (Naeem et al. 2020).
 - Time: wall-clock per image for sampling and decoding, after one untimed warm-up batch per row; ${s.machine}; ${s.date}.
