@@ -1,6 +1,6 @@
 // The study table of reports/recipe: one row per training run, with what it changed, its command, its
 // compute (steps × batch, and the CPU time /usr/bin/time measured for the training process), its
-// validation ELBO and the FID / precision / recall of its `unmask eval` report for each series (order,
+// validation ELBO (or NLL) and the FID / precision / recall of its `unmask eval` report for each series (order,
 // choice temperature when several, guidance weight; report.ts seriesName) and step count. Usage: npx tsx scripts/recipe-table.ts STUDY.json > table.md, where STUDY.json lists
 // [{ "run": "DIR", "eval": "REPORT_DIR", "change": "what differs from the baseline" }, …]; a run's
 // CPU time is read from DIR.time (lines "W s wall U s user S s sys", one per invocation, summed).
@@ -37,29 +37,40 @@ function minutes(run: string, card: string, step: number): string {
   return `${parent === run ? '' : '≈'}${(cpu * share).toFixed(0)} (${(wall * share).toFixed(0)})`;
 }
 
+/**
+ * The report's validation ELBO (its --elbo-images), else the run's own at its last checkpoint (the
+ * training's validation set; an autoregressive run's is its exact NLL).
+ */
+function bits(e: { report: EvalReport; causal: boolean; state: { extra?: { history?: { step: number; elbo: number }[] } } }): string {
+  if (e.report.elbo && !e.causal) return `ELBO ${e.report.elbo.bitsPerToken.toFixed(3)}`;
+  const last = e.state.extra?.history?.at(-1);
+  return last ? `${e.causal ? 'NLL' : 'ELBO'} ${last.elbo.toFixed(3)} (step ${last.step})` : '–';
+}
+
 const entries = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Entry[];
 // A column: a series (the order, with the choice temperature when its report measured several) and the steps.
 const columns = new Map<string, { schedule: string; steps: number }>();
 const loaded = entries.map((e) => {
   const state = JSON.parse(readFileSync(`${e.run}/state.json`, 'utf8')) as { step: number; extra?: { seconds?: number; history?: { step: number; elbo: number }[] } };
-  const config = JSON.parse(readFileSync(`${e.run}/config.json`, 'utf8')) as { prior: { batch: number } };
+  const config = JSON.parse(readFileSync(`${e.run}/config.json`, 'utf8')) as { prior: { batch: number; causal: boolean } };
   const report = JSON.parse(readFileSync(`${e.eval}/report.json`, 'utf8')) as EvalReport;
   for (const r of report.rows) columns.set(`${seriesName(r, report)} ${r.steps}`, { schedule: seriesName(r, report), steps: r.steps });
   const card = readFileSync(`${e.run}/model-card.md`, 'utf8');
   const command = /Command: `([^`]*)`/.exec(card)?.[1] ?? '';
-  return { ...e, state, batch: config.prior.batch, report, command, card };
+  return { ...e, state, batch: config.prior.batch, causal: config.prior.causal, report, command, card };
 });
 const cols = [...columns.values()].sort((a, b) => a.schedule.localeCompare(b.schedule) || a.steps - b.steps);
 const head = cols.map((c) => `${c.schedule} ${c.steps}: FID / P / R`);
-console.log(`| run | change | steps × batch | CPU min (wall min) | ELBO bits/token | ${head.join(' | ')} |`);
+console.log(`| run | change | steps × batch | CPU min (wall min) | bits/token | ${head.join(' | ')} |`);
 console.log(`|---|---|---|---|---|${cols.map(() => '---|').join('')}`);
 for (const e of loaded) {
   const time = minutes(e.run, e.card, e.state.step);
   const cells = cols.map((c) => {
-    const r = e.report.rows.find((x) => seriesName(x, e.report) === c.schedule && x.steps === c.steps);
+    // A report made with --ar holds both runs' rows: the raster-order row is the autoregressive run's.
+    const r = e.report.rows.find((x) => seriesName(x, e.report) === c.schedule && x.steps === c.steps && (x.schedule === 'raster order') === e.causal);
     return r ? `${r.fid.toFixed(1)} / ${r.precision.toFixed(2)} / ${r.recall.toFixed(2)}` : '–';
   });
-  console.log(`| ${e.run.split('/').pop()} | ${e.change} | ${e.state.step} × ${e.batch} | ${time} | ${e.report.elbo?.bitsPerToken.toFixed(3) ?? '–'} | ${cells.join(' | ')} |`);
+  console.log(`| ${e.run.split('/').pop()} | ${e.change} | ${e.state.step} × ${e.batch} | ${time} | ${bits(e)} | ${cells.join(' | ')} |`);
 }
 console.log('\nCommands:\n');
 for (const e of loaded) console.log(`- ${e.run.split('/').pop()}: \`${e.command}\``);
