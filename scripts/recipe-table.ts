@@ -37,21 +37,27 @@ function minutes(run: string, card: string, step: number): string {
   return `${parent === run ? '' : '≈'}${(cpu * share).toFixed(0)} (${(wall * share).toFixed(0)})`;
 }
 
+interface RunState {
+  step: number;
+  extra?: { seconds?: number; history?: { step: number; elbo: number }[] };
+}
+
 /**
- * The report's validation ELBO (its --elbo-images), else the run's own at its last checkpoint (the
- * training's validation set; an autoregressive run's is its exact NLL).
+ * Validation bits per token: the report's own (its --elbo-images; for the twin of a report made with --ar,
+ * its exact NLL), else the run's at its last checkpoint (the training's validation set).
  */
-function bits(e: { report: EvalReport; causal: boolean; state: { extra?: { history?: { step: number; elbo: number }[] } } }): string {
-  if (e.report.elbo && !e.causal) return `ELBO ${e.report.elbo.bitsPerToken.toFixed(3)}`;
-  const last = e.state.extra?.history?.at(-1);
-  return last ? `${e.causal ? 'NLL' : 'ELBO'} ${last.elbo.toFixed(3)} (step ${last.step})` : '–';
+function bits(report: EvalReport, causal: boolean, state: RunState): string {
+  const measured = causal ? report.elbo?.autoregressiveBitsPerToken : report.elbo?.bitsPerToken;
+  if (measured != null) return `${causal ? 'NLL' : 'ELBO'} ${measured.toFixed(3)}`;
+  const last = state.extra?.history?.at(-1);
+  return last ? `${causal ? 'NLL' : 'ELBO'} ${last.elbo.toFixed(3)} (step ${last.step})` : '–';
 }
 
 const entries = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Entry[];
 // A column: a series (the order, with the choice temperature when its report measured several) and the steps.
 const columns = new Map<string, { schedule: string; steps: number }>();
 const loaded = entries.map((e) => {
-  const state = JSON.parse(readFileSync(`${e.run}/state.json`, 'utf8')) as { step: number; extra?: { seconds?: number; history?: { step: number; elbo: number }[] } };
+  const state = JSON.parse(readFileSync(`${e.run}/state.json`, 'utf8')) as RunState;
   const config = JSON.parse(readFileSync(`${e.run}/config.json`, 'utf8')) as { prior: { batch: number; causal: boolean } };
   const report = JSON.parse(readFileSync(`${e.eval}/report.json`, 'utf8')) as EvalReport;
   for (const r of report.rows) columns.set(`${seriesName(r, report)} ${r.steps}`, { schedule: seriesName(r, report), steps: r.steps });
@@ -66,11 +72,11 @@ console.log(`|---|---|---|---|---|${cols.map(() => '---|').join('')}`);
 for (const e of loaded) {
   const time = minutes(e.run, e.card, e.state.step);
   const cells = cols.map((c) => {
-    // A report made with --ar holds both runs' rows: the raster-order row is the autoregressive run's.
-    const r = e.report.rows.find((x) => seriesName(x, e.report) === c.schedule && x.steps === c.steps && (x.schedule === 'raster order') === e.causal);
+    // A report made with --ar holds both runs' rows: the absorbing ones are the prior's, the other the twin's.
+    const r = e.report.rows.find((x) => seriesName(x, e.report) === c.schedule && x.steps === c.steps && (x.method === 'absorbing diffusion') !== e.causal);
     return r ? `${r.fid.toFixed(1)} / ${r.precision.toFixed(2)} / ${r.recall.toFixed(2)}` : '–';
   });
-  console.log(`| ${e.run.split('/').pop()} | ${e.change} | ${e.state.step} × ${e.batch} | ${time} | ${bits(e)} | ${cells.join(' | ')} |`);
+  console.log(`| ${e.run.split('/').pop()} | ${e.change} | ${e.state.step} × ${e.batch} | ${time} | ${bits(e.report, e.causal, e.state)} | ${cells.join(' | ')} |`);
 }
 console.log('\nCommands:\n');
 for (const e of loaded) console.log(`- ${e.run.split('/').pop()}: \`${e.command}\``);
