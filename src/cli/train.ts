@@ -104,7 +104,7 @@ export function registerTrain(program: Command): void {
     .option('--heads <h>', 'attention heads', int('--heads', 1))
     .option('--causal', 'train the autoregressive baseline (the causal twin, next-token loss) instead of the absorbing prior')
     .addOption(new Option('--loss <type>', 'training objective').choices(['elbo', 'reweighted_elbo', 'mlm']))
-    .addOption(new Option('--time-sampling <mode>', 'mask-ratio schedule: uniform t, MaskGIT\'s cosine, high (density 3r²), importance').choices(['uniform', 'cosine', 'high', 'importance']))
+    .addOption(new Option('--time-sampling <mode>', 'mask-ratio schedule: uniform t, MaskGIT\'s cosine, high (density 3r²), higher (5r⁴), importance').choices(['uniform', 'cosine', 'high', 'higher', 'importance']))
     .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
     .option('--warmup <n>', 'linear warm-up steps', int('--warmup', 0))
     .addOption(new Option('--lr-schedule <kind>', 'constant after warm-up, or a cosine decay to lr/10 at --steps').choices(['constant', 'cosine']))

@@ -8,20 +8,22 @@ export type LossType = 'elbo' | 'reweighted_elbo' | 'mlm';
 /**
  * How training times are drawn. 'uniform': t ~ U{1..T} (what the reference trains with). 'cosine':
  * MaskGIT's mask ratio r = cos(π/2·u), u ~ U(0, 1). 'high': r = u^⅓ (density 3r², most weight on
- * heavily masked grids, where few-step sampling starts). 'importance': the reference's unused sampler
+ * heavily masked grids, where few-step sampling starts); 'higher': r = u^⅕ (density 5r⁴). 'importance': the reference's unused sampler
  * ∝ √(EMA of the squared ELBO term at t). A ratio r becomes t = ⌈r·T⌉ (at least 1).
  */
-export type TimeSampling = 'uniform' | 'cosine' | 'high' | 'importance';
+export type TimeSampling = 'uniform' | 'cosine' | 'high' | 'higher' | 'importance';
+type RatioSchedule = Exclude<TimeSampling, 'importance'>;
 
 /** P(ratio ≤ r) of the mask-ratio schedules (the uniform one is r itself). */
-const RATIO_CDF: Record<'uniform' | 'cosine' | 'high', (r: number) => number> = {
+const RATIO_CDF: Record<RatioSchedule, (r: number) => number> = {
   uniform: (r) => r,
   cosine: (r) => 1 - (2 / Math.PI) * Math.acos(Math.min(1, r)),
   high: (r) => r ** 3,
+  higher: (r) => r ** 5,
 };
 
 /** p(t) for t = 1..T under a mask-ratio schedule: P((t−1)/T < r ≤ t/T); index 0 unused. */
-export function timeProbabilities(mode: 'uniform' | 'cosine' | 'high', T: number): Float64Array {
+export function timeProbabilities(mode: RatioSchedule, T: number): Float64Array {
   const cdf = RATIO_CDF[mode];
   const p = new Float64Array(T + 1);
   for (let t = 1; t <= T; t++) p[t] = cdf(t / T) - cdf((t - 1) / T);
@@ -82,7 +84,7 @@ export class TimeSampler {
   ) {
     this.sqEma = new Float64Array(T + 1);
     this.counts = new Int32Array(T + 1);
-    if (mode === 'cosine' || mode === 'high') {
+    if (mode === 'cosine' || mode === 'high' || mode === 'higher') {
       const p = timeProbabilities(mode, T);
       this.cumulative = new Float64Array(T + 1);
       for (let t = 1; t <= T; t++) this.cumulative[t] = this.cumulative[t - 1] + p[t];

@@ -23,7 +23,7 @@ export const PriorConfigSchema = z
     causal: z.boolean().default(false),
     loss: z.enum(['elbo', 'reweighted_elbo', 'mlm']).default('reweighted_elbo'),
     /** How training times (mask ratios) are drawn; see TimeSampling in src/diffusion/absorbing.ts. */
-    timeSampling: z.enum(['uniform', 'cosine', 'high', 'importance']).default('uniform'),
+    timeSampling: z.enum(['uniform', 'cosine', 'high', 'higher', 'importance']).default('uniform'),
     maskSchedule: z.enum(['random', 'fixed']).default('random'),
     lr: z.number().positive().default(2e-4),
     warmup: z.number().int().min(0).default(10000),

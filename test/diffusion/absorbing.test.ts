@@ -50,10 +50,12 @@ describe('absorbing forward process', () => {
   });
 
   it.each([
-    // P(r ≤ 1/2) by hand: uniform 1/2; cosine 1 − (2/π)·arccos(1/2) = 1/3; high (1/2)³ = 1/8
+    // P(r ≤ 1/2) by hand: uniform 1/2; cosine 1 − (2/π)·arccos(1/2) = 1/3; high (1/2)³ = 1/8;
+    // higher (1/2)⁵ = 1/32
     ['uniform', 1 / 2],
     ['cosine', 1 / 3],
     ['high', 1 / 8],
+    ['higher', 1 / 32],
   ] as const)('draws %s mask ratios with the stated p(t) (P(t ≤ T/2) = %f)', (mode, half) => {
     const T = 64;
     const p = timeProbabilities(mode, T);
