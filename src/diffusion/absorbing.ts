@@ -8,8 +8,9 @@ export type LossType = 'elbo' | 'reweighted_elbo' | 'mlm';
 /**
  * How training times are drawn. 'uniform': t ~ U{1..T} (what the reference trains with). 'cosine':
  * MaskGIT's mask ratio r = cos(π/2·u), u ~ U(0, 1). 'high': r = u^⅓ (density 3r², most weight on
- * heavily masked grids, where few-step sampling starts); 'higher': r = u^⅕ (density 5r⁴). 'importance': the reference's unused sampler
- * ∝ √(EMA of the squared ELBO term at t). A ratio r becomes t = ⌈r·T⌉ (at least 1).
+ * heavily masked grids, where few-step sampling starts); 'higher': r = u^⅕ (density 5r⁴).
+ * 'importance': the reference's unused sampler ∝ √(EMA of the squared ELBO term at t). A ratio r
+ * becomes t = ⌈r·T⌉ (at least 1).
  */
 export type TimeSampling = 'uniform' | 'cosine' | 'high' | 'higher' | 'importance';
 type RatioSchedule = Exclude<TimeSampling, 'importance'>;
@@ -84,7 +85,7 @@ export class TimeSampler {
   ) {
     this.sqEma = new Float64Array(T + 1);
     this.counts = new Int32Array(T + 1);
-    if (mode === 'cosine' || mode === 'high' || mode === 'higher') {
+    if (mode !== 'uniform' && mode !== 'importance') {
       const p = timeProbabilities(mode, T);
       this.cumulative = new Float64Array(T + 1);
       for (let t = 1; t <= T; t++) this.cumulative[t] = this.cumulative[t - 1] + p[t];
