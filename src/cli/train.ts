@@ -9,6 +9,7 @@ import { loadTokenizer } from '../inference/model-dir.ts';
 import { type DataName, dataCredit, loadImageData } from './data.ts';
 import { type Progress, createProgress } from './progress.ts';
 import { PRIOR_PRESETS } from '../models/prior-config.ts';
+import { TIME_SAMPLINGS } from '../diffusion/absorbing.ts';
 import { classFrequencies } from '../data/image-set.ts';
 import { VQGAN_PRESETS, parseVqganConfig } from '../models/vqgan-config.ts';
 import { runPriorTraining } from '../training/run-prior.ts';
@@ -104,7 +105,7 @@ export function registerTrain(program: Command): void {
     .option('--heads <h>', 'attention heads', int('--heads', 1))
     .option('--causal', 'train the autoregressive baseline (the causal twin, next-token loss) instead of the absorbing prior')
     .addOption(new Option('--loss <type>', 'training objective').choices(['elbo', 'reweighted_elbo', 'mlm']))
-    .addOption(new Option('--time-sampling <mode>', 'mask-ratio schedule: uniform t, MaskGIT\'s cosine, high (density 3r²), higher (5r⁴), importance').choices(['uniform', 'cosine', 'high', 'higher', 'importance']))
+    .addOption(new Option('--time-sampling <mode>', 'mask-ratio schedule: uniform t, MaskGIT\'s cosine, high (density 3r²), higher (5r⁴), importance').choices(TIME_SAMPLINGS))
     .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
     .option('--warmup <n>', 'linear warm-up steps', int('--warmup', 0))
     .addOption(new Option('--lr-schedule <kind>', 'constant after warm-up, or a cosine decay to lr/10 at --steps').choices(['constant', 'cosine']))

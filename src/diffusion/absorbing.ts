@@ -12,7 +12,8 @@ export type LossType = 'elbo' | 'reweighted_elbo' | 'mlm';
  * 'importance': the reference's unused sampler ∝ √(EMA of the squared ELBO term at t). A ratio r
  * becomes t = ⌈r·T⌉ (at least 1).
  */
-export type TimeSampling = 'uniform' | 'cosine' | 'high' | 'higher' | 'importance';
+export const TIME_SAMPLINGS = ['uniform', 'cosine', 'high', 'higher', 'importance'] as const;
+export type TimeSampling = (typeof TIME_SAMPLINGS)[number];
 type RatioSchedule = Exclude<TimeSampling, 'importance'>;
 
 /** P(ratio ≤ r) of the mask-ratio schedules (the uniform one is r itself). */

@@ -4,6 +4,7 @@ import { parseConfig } from './parse-config.ts';
 import type { Graph } from '../engine/graph.ts';
 import { dropoutSites } from '../nn/dropout.ts';
 import { SAMPLER_NAMES } from '../diffusion/samplers.ts';
+import { TIME_SAMPLINGS } from '../diffusion/absorbing.ts';
 import type { TransformerConfig, TransformerInputs } from './transformer.ts';
 
 /** `--class` values that are not class names: each result's class drawn as the training data has them, or the null label. */
@@ -23,7 +24,7 @@ export const PriorConfigSchema = z
     causal: z.boolean().default(false),
     loss: z.enum(['elbo', 'reweighted_elbo', 'mlm']).default('reweighted_elbo'),
     /** How training times (mask ratios) are drawn; see TimeSampling in src/diffusion/absorbing.ts. */
-    timeSampling: z.enum(['uniform', 'cosine', 'high', 'higher', 'importance']).default('uniform'),
+    timeSampling: z.enum(TIME_SAMPLINGS).default('uniform'),
     maskSchedule: z.enum(['random', 'fixed']).default('random'),
     lr: z.number().positive().default(2e-4),
     warmup: z.number().int().min(0).default(10000),
