@@ -111,7 +111,7 @@ export function registerTrain(program: Command): void {
     .addOption(new Option('--lr-schedule <kind>', 'constant after warm-up, or a cosine decay to lr/10 at --steps').choices(['constant', 'cosine']))
     .option('--ema <decay>', 'EMA decay of the sampling weights', fraction('--ema'))
     .option('--dropout <p>', 'dropout on embeddings and residual branches while training', fraction('--dropout', 0.9))
-    .option('--flip', 'also train on left–right mirrored images')
+    .option('--flip', 'also train on left–right mirrored images (not for data that faces one way: Fashion-MNIST\'s shoes all point left)')
     .option('--labels', 'class-conditional: a label token from the data\'s classes (fashion, emoji), with a null label for classifier-free guidance')
     .option('--label-dropout <p>', 'share of training grids given the null label (with --labels)', fraction('--label-dropout'))
     .option('--steps <n>', 'train until this many steps in total', int('--steps', 1), 20000)
